@@ -1,0 +1,4 @@
+"""Persistence for todo-mcp: tables, the database, repositories and migrations.
+
+This package imports nothing else of the project's.
+"""

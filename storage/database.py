@@ -1,0 +1,159 @@
+"""The database: an async engine built from a URL, with the driver's quirks handled once.
+
+PostgreSQL goes through asyncpg, SQLite through aiosqlite. Reads run in autocommit (one round
+trip, no BEGIN/COMMIT); writes run in a transaction, which on SQLite starts with
+`BEGIN IMMEDIATE` so two writers queue on the busy timeout instead of failing mid-transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from storage.errors import StorageError, StorageUnavailableError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DB_FILE = "todo.db"
+_PG_SCHEMES = {"postgres", "postgresql", "postgresql+asyncpg"}
+_SSL_MODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+# How long a PostgreSQL connection attempt may take before the database counts as unreachable.
+_CONNECT_TIMEOUT_S = 5
+# How long a SQLite writer waits for another to finish before giving up.
+_SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+class DatabaseURLError(ValueError):
+    """The configured database URL cannot be used."""
+
+
+def default_url(data_dir: Path) -> str:
+    return f"sqlite+aiosqlite:///{data_dir / DEFAULT_DB_FILE}"
+
+
+def resolve_url(raw: str) -> tuple[URL, dict[str, Any]]:
+    """Turn a user-facing URL into SQLAlchemy's URL and the driver's connect arguments.
+
+    `postgres://` and `postgresql://` mean asyncpg. libpq's `sslmode` becomes asyncpg's `ssl`
+    argument (asyncpg refuses it in the URL); `channel_binding`, which asyncpg cannot do, is
+    dropped, but `channel_binding=require` still insists on TLS so a connection is never
+    silently made in plain text.
+    """
+    try:
+        url = make_url(raw)
+    except sa.exc.ArgumentError as exc:
+        raise DatabaseURLError(f"DATABASE_URL is not a database URL: {exc}") from None
+    scheme = url.drivername
+    if scheme in ("sqlite", "sqlite+aiosqlite"):
+        return url.set(drivername="sqlite+aiosqlite"), {}
+    if scheme not in _PG_SCHEMES:
+        raise DatabaseURLError(
+            f"DATABASE_URL scheme {scheme!r} is not supported; use postgresql:// or sqlite:///"
+        )
+    query = dict(url.query)
+    sslmode = query.pop("sslmode", None)
+    channel_binding = query.pop("channel_binding", None)
+    connect_args: dict[str, Any] = {"timeout": _CONNECT_TIMEOUT_S}
+    if isinstance(sslmode, tuple) or isinstance(channel_binding, tuple):
+        raise DatabaseURLError("DATABASE_URL gives sslmode or channel_binding more than once")
+    if sslmode is not None and sslmode not in _SSL_MODES:
+        raise DatabaseURLError(f"DATABASE_URL sslmode={sslmode!r} is not a libpq sslmode")
+    if channel_binding == "require":
+        if sslmode in ("disable", "allow", "prefer"):
+            raise DatabaseURLError("channel_binding=require needs TLS but sslmode turns it off")
+        sslmode = sslmode or "require"
+        log.info("channel_binding is not supported by asyncpg; TLS is still required")
+    if sslmode is not None:
+        connect_args["ssl"] = sslmode
+    return url.set(drivername="postgresql+asyncpg", query=query), connect_args
+
+
+class Database:
+    """One engine and its pool for the life of a server."""
+
+    def __init__(self, raw_url: str, *, pool_size: int = 10) -> None:
+        url, connect_args = resolve_url(raw_url)
+        self.url = url
+        self.is_sqlite = url.get_backend_name() == "sqlite"
+        self.sqlite_path: Path | None = None
+        if self.is_sqlite:
+            if url.database and url.database != ":memory:":
+                self.sqlite_path = Path(url.database)
+                self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            self.engine: AsyncEngine = create_async_engine(url, connect_args=connect_args)
+            _configure_sqlite(self.engine)
+        else:
+            self.engine = create_async_engine(
+                url,
+                connect_args=connect_args,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_recycle=1800,
+            )
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        """A connection whose statements each commit on their own: for reads."""
+        with translate_errors():
+            async with self._autocommit.connect() as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncConnection]:
+        """A connection inside one transaction, committed when the block ends without error."""
+        with translate_errors():
+            async with self.engine.begin() as conn:
+                yield conn
+
+    async def ping(self) -> None:
+        """Raise `StorageUnavailableError` unless the database answers a trivial query."""
+        async with self.reading() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    """Turn driver and connection failures into storage errors, keeping their text out."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
+        log.warning("database unavailable: %s", exc)
+        raise StorageUnavailableError() from exc
+    except (OSError, TimeoutError) as exc:
+        log.warning("database unreachable: %s", exc)
+        raise StorageUnavailableError() from exc
+    except sa.exc.SQLAlchemyError as exc:
+        log.exception("database error")
+        raise StorageError("the database rejected the operation") from exc
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")

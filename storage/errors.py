@@ -1,0 +1,48 @@
+"""What the storage layer raises. Driver exceptions never get past the repositories."""
+
+from __future__ import annotations
+
+
+class StorageError(Exception):
+    """Base of every storage error."""
+
+
+class StorageUnavailableError(StorageError):
+    """The database could not be reached or failed to answer."""
+
+    def __init__(self) -> None:
+        super().__init__("the database is unavailable")
+
+
+class TaskNotFoundError(StorageError):
+    """No task with this id belongs to this user (it may belong to another)."""
+
+    def __init__(self, task_id: int) -> None:
+        super().__init__(f"task {task_id} not found")
+        self.task_id = task_id
+
+
+class VersionMismatchError(StorageError):
+    """The caller's expected version is no longer the task's version."""
+
+    def __init__(self, task_id: int, expected: int, actual: int) -> None:
+        super().__init__(f"task {task_id} is at version {actual}, not {expected}")
+        self.task_id = task_id
+        self.expected = expected
+        self.actual = actual
+
+
+class IdempotencyKeyReusedError(StorageError):
+    """The idempotency key was already used for a create with other arguments."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"idempotency key {key!r} was used with different arguments")
+        self.key = key
+
+
+class ConversationNotFoundError(StorageError):
+    """No conversation with this id belongs to this user."""
+
+    def __init__(self, conversation_id: str) -> None:
+        super().__init__(f"conversation {conversation_id} not found")
+        self.conversation_id = conversation_id

@@ -1,0 +1,229 @@
+"""Tables and the shapes of data going in and out of them.
+
+`Task`, `Conversation`, `Message` and `IdempotencyRecord` are the tables. `TaskCreate`,
+`TaskUpdate`, `TaskQuery` are validated input; `TaskPublic` and `TaskPage` are what callers get
+back. The input models carry the product's limits so that every edge (MCP tools, REST) validates
+with the same rules.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from pydantic import (
+    MISSING,
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+)
+from sqlmodel import Column, SQLModel
+from sqlmodel import Field as ColumnField
+
+from storage.types import FoldedText, TagList, UTCDateTime
+
+MAX_TITLE = 200
+MAX_DESCRIPTION = 1000
+MAX_TAGS = 10
+MAX_TAG = 32
+
+
+class Priority(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+
+
+# Rank used for sorting: low < medium < high.
+PRIORITY_RANK = {Priority.low: 0, Priority.medium: 1, Priority.high: 2}
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date(value: Any) -> Any:
+    """Accept only `YYYY-MM-DD` strings (and dates), not timestamps or datetimes."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a real calendar date") from None
+    raise ValueError("must be a date written as YYYY-MM-DD")
+
+
+def _unique(tags: list[str]) -> list[str]:
+    return list(dict.fromkeys(tags))
+
+
+def _blank_to_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def fold(text: str) -> str:
+    """The case-insensitive form used for search and title sorting, for all of Unicode."""
+    return text.casefold()
+
+
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE)
+]
+Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION)]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TAG)]
+Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_unique)]
+DueDate = Annotated[date, BeforeValidator(_iso_date)]
+StatusFilter = Literal["all", "pending", "completed"]
+SortKey = Literal[
+    "created_at",
+    "-created_at",
+    "due_date",
+    "-due_date",
+    "priority",
+    "-priority",
+    "title",
+    "-title",
+]
+
+
+# --- tables -------------------------------------------------------------------------------
+
+
+class Task(SQLModel, table=True):
+    __tablename__ = "task"
+    __table_args__ = (
+        sa.Index("ix_task_user_created", "user_id", "created_at", "id"),
+        sa.Index("ix_task_user_due", "user_id", "due_date"),
+        sa.CheckConstraint("priority IN ('low', 'medium', 'high')", name="ck_task_priority"),
+        # Ids are never reused, so an old ETag can never match a new task.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = ColumnField(default=None, primary_key=True)
+    user_id: str = ColumnField(max_length=255)
+    title: str = ColumnField(max_length=MAX_TITLE)
+    title_key: str = ColumnField(sa_column=Column(FoldedText, nullable=False))
+    description: str | None = ColumnField(default=None, sa_column=Column(sa.Text))
+    description_key: str | None = ColumnField(default=None, sa_column=Column(FoldedText))
+    completed: bool = False
+    priority: str = ColumnField(default=Priority.medium.value, max_length=6)
+    due_date: date | None = None
+    tags: list[str] = ColumnField(default_factory=list, sa_column=Column(TagList, nullable=False))
+    version: int = 1
+    created_at: datetime = ColumnField(sa_column=Column(UTCDateTime, nullable=False))
+    updated_at: datetime = ColumnField(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class Conversation(SQLModel, table=True):
+    __tablename__ = "conversation"
+    __table_args__ = (sa.Index("ix_conversation_user_updated", "user_id", "updated_at"),)
+
+    id: str = ColumnField(primary_key=True, max_length=36)
+    user_id: str = ColumnField(max_length=255)
+    title: str = ColumnField(max_length=MAX_TITLE)
+    created_at: datetime = ColumnField(sa_column=Column(UTCDateTime, nullable=False))
+    updated_at: datetime = ColumnField(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class Message(SQLModel, table=True):
+    __tablename__ = "message"
+    __table_args__ = (sa.Index("ix_message_conversation", "conversation_id", "id"),)
+
+    id: int | None = ColumnField(default=None, primary_key=True)
+    conversation_id: str = ColumnField(
+        sa_column=Column(
+            sa.String(36), sa.ForeignKey("conversation.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    role: str = ColumnField(max_length=16)
+    content: str = ColumnField(sa_column=Column(sa.Text, nullable=False))
+    tool_calls: list[dict[str, Any]] | None = ColumnField(default=None, sa_column=Column(sa.JSON))
+    created_at: datetime = ColumnField(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The first answer to a create that carried an idempotency key, replayed for 24 hours."""
+
+    __tablename__ = "idempotency_key"
+
+    user_id: str = ColumnField(primary_key=True, max_length=255)
+    key: str = ColumnField(primary_key=True, max_length=255)
+    request_hash: str = ColumnField(max_length=64)
+    response: dict[str, Any] = ColumnField(sa_column=Column(sa.JSON, nullable=False))
+    created_at: datetime = ColumnField(sa_column=Column(UTCDateTime, nullable=False))
+
+
+# --- input and output ------------------------------------------------------------------------
+
+
+class TaskCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title
+    description: Description | None = None
+    priority: Priority = Priority.medium
+    due_date: DueDate | None = None
+    tags: Tags = Field(default_factory=list)
+    completed: StrictBool = False
+
+
+class TaskUpdate(BaseModel):
+    """A partial change: fields left out stay as they are; `None` clears description/due_date."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title | MISSING = MISSING
+    description: Description | None | MISSING = MISSING
+    priority: Priority | MISSING = MISSING
+    due_date: DueDate | None | MISSING = MISSING
+    tags: Tags | MISSING = MISSING
+    completed: StrictBool | MISSING = MISSING
+
+    def changes(self) -> dict[str, Any]:
+        """The fields that were given, with their new values."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class TaskQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: StatusFilter = "all"
+    query: Annotated[
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_TITLE)] | None,
+        BeforeValidator(_blank_to_none),
+    ] = None
+    priority: Priority | None = None
+    tag: Tag | None = None
+    due_before: DueDate | None = None
+    due_after: DueDate | None = None
+    sort: SortKey = "created_at"
+    limit: Annotated[int, Field(ge=1, le=500)] = 100
+    offset: Annotated[int, Field(ge=0)] = 0
+
+
+class TaskPublic(BaseModel):
+    id: int
+    user_id: str
+    title: str
+    description: str | None
+    completed: bool
+    priority: Priority
+    due_date: date | None
+    tags: list[str]
+    created_at: datetime
+    updated_at: datetime
+    version: int = Field(
+        description="Changes whenever the task does; pass it as expected_version to make an "
+        "update or delete fail instead of overwriting a change made in the meantime."
+    )
+
+
+class TaskPage(BaseModel):
+    tasks: list[TaskPublic]
+    total: int = Field(description="How many tasks match the filters, ignoring limit/offset.")
