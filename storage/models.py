@@ -72,9 +72,7 @@ def fold(text: str) -> str:
     return text.casefold()
 
 
-Title = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE)
-]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE)]
 Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TAG)]
 Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_unique)]
@@ -179,9 +177,9 @@ class TaskUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: Title | MISSING = MISSING
-    description: Description | None | MISSING = MISSING
+    description: Description | MISSING | None = MISSING
     priority: Priority | MISSING = MISSING
-    due_date: DueDate | None | MISSING = MISSING
+    due_date: DueDate | MISSING | None = MISSING
     tags: Tags | MISSING = MISSING
     completed: StrictBool | MISSING = MISSING
 

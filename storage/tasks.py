@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins  # `list` is also a method name below
 import hashlib
 import json
 from collections.abc import Callable, Sequence
@@ -9,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.database import Database
@@ -189,12 +191,10 @@ class TaskRepository:
 
     @staticmethod
     def _select_one(user_id: str, task_id: int) -> sa.Select[Any]:
-        return sa.select(*_PUBLIC_COLUMNS).where(
-            _task.c.id == task_id, _task.c.user_id == user_id
-        )
+        return sa.select(*_PUBLIC_COLUMNS).where(_task.c.id == task_id, _task.c.user_id == user_id)
 
-    def _conditions(self, user_id: str, query: TaskQuery) -> list[sa.ColumnElement[bool]]:
-        conditions: list[sa.ColumnElement[bool]] = [_task.c.user_id == user_id]
+    def _conditions(self, user_id: str, query: TaskQuery) -> builtins.list[sa.ColumnElement[bool]]:
+        conditions: builtins.list[sa.ColumnElement[bool]] = [_task.c.user_id == user_id]
         if query.status != "all":
             conditions.append(_task.c.completed.is_(query.status == "completed"))
         if query.query is not None:
@@ -217,7 +217,7 @@ class TaskRepository:
 
     def _has_tag(self, tag: str) -> sa.ColumnElement[bool]:
         if not self._db.is_sqlite:
-            return _task.c.tags.contains([tag])
+            return sa.type_coerce(_task.c.tags, postgresql.JSONB).contains([tag])
         each = sa.func.json_each(_task.c.tags).table_valued("value")
         return sa.exists(sa.select(1).select_from(each).where(each.c.value == tag))
 
@@ -270,7 +270,8 @@ class TaskRepository:
             raise _KeyTakenError() from None
 
 
-def _public(row: sa.Row[Any]) -> TaskPublic:
+def _public(row: Any) -> TaskPublic:
+    """A task from a result row (anything with `_mapping`)."""
     return TaskPublic.model_validate(row._mapping)
 
 

@@ -1,0 +1,1 @@
+"""The chat agent: Gemini managing tasks through the MCP tools."""

@@ -1,0 +1,1 @@
+"""The HTTP adapter: REST, chat and MCP over Streamable HTTP."""

@@ -1,0 +1,58 @@
+"""`todo-mcp`: the MCP server on stdio (default) or Streamable HTTP.
+
+A stdio host spawns this on every launch, so the heavy imports wait until the arguments are
+known to be good, and stdout is left to JSON-RPC: every log line goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="todo-mcp", description="The todo-mcp MCP server (stdio by default)."
+    )
+    parser.add_argument(
+        "--transport", choices=["stdio", "http"], default="stdio", help="default: stdio"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP only; default 127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000, help="HTTP only; default 8000")
+    parser.add_argument(
+        "--user",
+        help="the user whose tasks a stdio server serves (default: $TODO_USER_ID)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    if args.transport == "http":
+        sys.exit("todo-mcp: --transport http is served by todo-api's /mcp for now; run todo-api")
+    user = (args.user or os.environ.get("TODO_USER_ID") or "").strip()
+    if not user:
+        sys.exit(
+            "todo-mcp: no user: pass --user ID or set TODO_USER_ID (the stdio server acts for "
+            "exactly one user)"
+        )
+
+    from mcp_server.server import build_server
+    from mcp_server.settings import ServerSettings
+    from storage.database import DatabaseURLError
+
+    try:
+        settings = ServerSettings(user_id=user)
+        server = build_server(settings)
+    except DatabaseURLError as exc:
+        sys.exit(f"todo-mcp: {exc}")
+    server.run(transport="stdio", show_banner=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""Every failure a tool reports, as a `ToolError` whose text a model can act on.
+
+Storage errors are mapped here and nowhere else. Each error also carries a `kind`, so an
+in-process caller (the REST adapter) can choose its HTTP status without parsing the text.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, ParamSpec, TypeVar
+
+from fastmcp.exceptions import ToolError
+from pydantic import ValidationError as PydanticValidationError
+
+from storage.errors import (
+    ConversationNotFoundError,
+    IdempotencyKeyReusedError,
+    StorageError,
+    StorageUnavailableError,
+    TaskNotFoundError,
+    VersionMismatchError,
+)
+
+log = logging.getLogger(__name__)
+
+ErrorKind = Literal[
+    "invalid_arguments",
+    "not_found",
+    "version_mismatch",
+    "idempotency_key_reused",
+    "unavailable",
+    "internal",
+]
+
+
+class TaskToolError(ToolError):
+    def __init__(self, kind: ErrorKind, message: str, *, details: Any = None) -> None:
+        # Expected outcomes (a missing task, a bad argument) are not server errors to log loudly.
+        super().__init__(message, log_level=logging.ERROR if kind == "internal" else logging.INFO)
+        self.kind = kind
+        self.details = details
+
+
+def from_storage_error(exc: StorageError) -> TaskToolError:
+    match exc:
+        case TaskNotFoundError():
+            return TaskToolError(
+                "not_found",
+                f"Task {exc.task_id} not found. Use list_tasks (with query=... to search by "
+                "title) to find the right id.",
+            )
+        case VersionMismatchError():
+            return TaskToolError(
+                "version_mismatch",
+                f"Task {exc.task_id} has changed: it is at version {exc.actual}, not "
+                f"{exc.expected}. Nothing was changed; fetch it with get_task and decide again.",
+                details={"actual": exc.actual},
+            )
+        case IdempotencyKeyReusedError():
+            return TaskToolError(
+                "idempotency_key_reused",
+                "This idempotency_key was already used to create a task with different "
+                "arguments. Use a new key for a new task.",
+            )
+        case ConversationNotFoundError():
+            return TaskToolError("not_found", "Conversation not found.")
+        case StorageUnavailableError():
+            return TaskToolError(
+                "unavailable", "The task store is unavailable right now. Try again shortly."
+            )
+        case _:
+            return TaskToolError("internal", "The task store failed to do this. Try again.")
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def reports_storage_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Let a tool raise storage errors and have them reach the model as tool errors."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await fn(*args, **kwargs)
+        except StorageError as exc:
+            raise from_storage_error(exc) from exc
+        except PydanticValidationError as exc:
+            raise invalid_arguments(exc) from exc
+
+    return wrapper
+
+
+def invalid_arguments(exc: PydanticValidationError) -> TaskToolError:
+    """One line per bad argument, naming it and saying what is wrong."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        name = ".".join(str(part) for part in error["loc"]) or "arguments"
+        if error["type"] == "unexpected_keyword_argument":
+            hint = "not an argument of this tool"
+            if name == "user_id":
+                hint += " (the user is fixed by the connection and cannot be chosen)"
+            problems.append(f"{name}: {hint}")
+        elif error["type"] == "missing_argument":
+            problems.append(f"{name}: required")
+        else:
+            problems.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+    return TaskToolError(
+        "invalid_arguments",
+        "Invalid arguments. " + "; ".join(problems) + ".",
+        details=[{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()],
+    )

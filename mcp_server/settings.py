@@ -1,0 +1,35 @@
+"""Configuration shared by `todo-mcp` and `todo-api`, from the environment and `.env`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from platformdirs import user_data_dir
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+APP_NAME = "todo-mcp"
+
+
+class ServerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    # Shared by todo-mcp and todo-api so that both see the same tasks by default.
+    data_dir: Path = Field(
+        default_factory=lambda: Path(user_data_dir(APP_NAME, appauthor=False)),
+        validation_alias="TODO_DATA_DIR",
+    )
+    user_id: str | None = Field(default=None, validation_alias="TODO_USER_ID")
+
+    @field_validator("database_url", "user_id", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        from storage.database import default_url
+
+        return default_url(self.data_dir)

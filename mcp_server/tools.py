@@ -1,0 +1,199 @@
+"""The six task tools. Each is a short function over the task repository; the docstrings and
+argument descriptions are what the model reads, so they say when to use a tool and what it
+gives back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastmcp import FastMCP
+from mcp.types import ToolAnnotations
+from pydantic import MISSING, Field, StrictBool, StringConstraints
+
+from mcp_server.errors import reports_storage_errors
+from storage.models import (
+    Description,
+    DueDate,
+    Priority,
+    SortKey,
+    StatusFilter,
+    Tag,
+    Tags,
+    TaskCreate,
+    TaskPage,
+    TaskPublic,
+    TaskQuery,
+    TaskUpdate,
+    Title,
+)
+from storage.tasks import TaskRepository
+
+TaskId = Annotated[int, Field(ge=1, description="The task's id, as returned by list_tasks.")]
+TitleArg = Annotated[Title, Field(description="Short title, 1-200 characters.")]
+DescriptionArg = Annotated[
+    Description | None, Field(description="Longer notes, up to 1000 characters.")
+]
+PriorityArg = Annotated[Priority, Field(description="low, medium or high.")]
+DueDateArg = Annotated[DueDate | None, Field(description="Due date as YYYY-MM-DD.")]
+TagsArg = Annotated[
+    Tags, Field(description="Up to 10 labels of 1-32 characters; duplicates are dropped.")
+]
+ExpectedVersion = Annotated[
+    int | None,
+    Field(
+        ge=1,
+        description="Only act if the task is still at this version (its `version` field); "
+        "otherwise fail and change nothing.",
+    ),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    StringConstraints(min_length=1, max_length=255),
+    Field(
+        description="Optional key that makes retries safe: repeating the call with the same "
+        "key and arguments within 24 hours returns the first task instead of adding another."
+    ),
+]
+
+READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, openWorldHint=False)
+ADDITIVE = ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False)
+IDEMPOTENT = ToolAnnotations(
+    readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False
+)
+DESTRUCTIVE = ToolAnnotations(
+    readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False
+)
+
+
+def register_tools(
+    server: FastMCP, repository: Callable[[], TaskRepository], user: Callable[[], str]
+) -> None:
+    """Add the task tools to `server`. `repository` and `user` are looked up on every call."""
+
+    @server.tool(annotations=ADDITIVE)
+    @reports_storage_errors
+    async def add_task(
+        title: TitleArg,
+        description: DescriptionArg = None,
+        priority: PriorityArg = Priority.medium,
+        due_date: DueDateArg = None,
+        tags: TagsArg | None = None,
+        completed: Annotated[StrictBool, Field(description="true if it is already done.")] = False,
+        idempotency_key: IdempotencyKey = None,
+    ) -> TaskPublic:
+        """Add a new task to the user's list and return it, including its id.
+
+        Use this when the user wants to remember, plan or do something ("remind me to ...",
+        "add ...", "I need to ..."). Only `title` is required; fill in the other fields when
+        the user mentions them. Call it once per task."""
+        data = TaskCreate(
+            title=title,
+            description=description,
+            priority=priority,
+            due_date=due_date,
+            tags=tags or [],
+            completed=completed,
+        )
+        return await repository().create(user(), data, idempotency_key=idempotency_key)
+
+    @server.tool(annotations=READ_ONLY)
+    @reports_storage_errors
+    async def list_tasks(
+        status: Annotated[
+            StatusFilter, Field(description="all, pending (not done) or completed.")
+        ] = "all",
+        query: Annotated[
+            str | None,
+            Field(description="Case-insensitive text to find in the title or description."),
+        ] = None,
+        priority: Annotated[Priority | None, Field(description="Only this priority.")] = None,
+        tag: Annotated[Tag | None, Field(description="Only tasks carrying this tag.")] = None,
+        due_before: Annotated[
+            DueDate | None, Field(description="Due on or before this date (YYYY-MM-DD).")
+        ] = None,
+        due_after: Annotated[
+            DueDate | None, Field(description="Due on or after this date (YYYY-MM-DD).")
+        ] = None,
+        sort: Annotated[
+            SortKey,
+            Field(description="Order by this field; a leading '-' reverses it."),
+        ] = "created_at",
+        limit: Annotated[int, Field(ge=1, le=500, description="At most this many tasks.")] = 100,
+        offset: Annotated[int, Field(ge=0, description="Skip this many tasks first.")] = 0,
+    ) -> TaskPage:
+        """List the user's tasks, with optional filters, and the total number that match.
+
+        Use it to answer questions about the list ("what's due this week?", "what's left?")
+        and to find a task's id before get_task, update_task, complete_task or delete_task:
+        when the user names a task by its title, search with query=<a word from the title>.
+        If several tasks match, ask the user which one they mean."""
+        filters = TaskQuery(
+            status=status,
+            query=query,
+            priority=priority,
+            tag=tag,
+            due_before=due_before,
+            due_after=due_after,
+            sort=sort,
+            limit=limit,
+            offset=offset,
+        )
+        return await repository().list(user(), filters)
+
+    @server.tool(annotations=READ_ONLY)
+    @reports_storage_errors
+    async def get_task(task_id: TaskId) -> TaskPublic:
+        """Get one task by its id, with all its fields."""
+        return await repository().get(user(), task_id)
+
+    @server.tool(annotations=IDEMPOTENT)
+    @reports_storage_errors
+    async def update_task(
+        task_id: TaskId,
+        title: TitleArg | MISSING = MISSING,
+        description: DescriptionArg | MISSING = MISSING,
+        priority: PriorityArg | MISSING = MISSING,
+        due_date: DueDateArg | MISSING = MISSING,
+        tags: TagsArg | MISSING = MISSING,
+        completed: StrictBool | MISSING = MISSING,
+        expected_version: ExpectedVersion = None,
+    ) -> TaskPublic:
+        """Change some fields of a task and return it as it now is.
+
+        Give only the fields to change; the others stay as they are. description=null or
+        due_date=null clears that field. tags replaces the whole list. To mark a task done
+        or not done, complete_task is simpler. Find the id with list_tasks first."""
+        given = {
+            "title": title,
+            "description": description,
+            "priority": priority,
+            "due_date": due_date,
+            "tags": tags,
+            "completed": completed,
+        }
+        changes = TaskUpdate(**{k: v for k, v in given.items() if v is not MISSING})
+        return await repository().update(
+            user(), task_id, changes, expected_version=expected_version
+        )
+
+    @server.tool(annotations=IDEMPOTENT)
+    @reports_storage_errors
+    async def complete_task(
+        task_id: TaskId,
+        completed: Annotated[
+            StrictBool, Field(description="true marks it done; false marks it not done.")
+        ] = True,
+    ) -> TaskPublic:
+        """Mark a task as done (or, with completed=false, as not done again) and return it."""
+        return await repository().update(user(), task_id, TaskUpdate(completed=completed))
+
+    @server.tool(annotations=DESTRUCTIVE)
+    @reports_storage_errors
+    async def delete_task(task_id: TaskId, expected_version: ExpectedVersion = None) -> TaskPublic:
+        """Delete a task for good and return it as it was.
+
+        Only when the user asks to delete or remove a task; to finish one, use complete_task.
+        Find the id with list_tasks first, and delete only the task the user meant."""
+        return await repository().delete(user(), task_id, expected_version=expected_version)
