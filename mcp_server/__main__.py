@@ -34,7 +34,12 @@ def main(argv: list[str] | None = None) -> None:
         stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     if args.transport == "http":
-        sys.exit("todo-mcp: --transport http is served by todo-api's /mcp for now; run todo-api")
+        # Streamable HTTP needs bearer-token auth, Host/Origin checks and resource metadata:
+        # the HTTP app provides them, so this serves that same app (with /mcp among its routes).
+        from http_adapter.__main__ import serve
+
+        serve(host=args.host, port=args.port)
+        return
     user = (args.user or os.environ.get("TODO_USER_ID") or "").strip()
     if not user:
         sys.exit(
@@ -44,14 +49,22 @@ def main(argv: list[str] | None = None) -> None:
 
     from mcp_server.server import build_server
     from mcp_server.settings import ServerSettings
-    from storage.database import DatabaseURLError
+    from storage.database import DatabaseURLError, resolve_url
+    from storage.errors import StorageError
 
     try:
         settings = ServerSettings(user_id=user)
+        # The lifespan opens the database only once the server runs; check the URL now so a
+        # bad one is a one-line message rather than a traceback from inside the lifespan.
+        resolve_url(settings.resolved_database_url())
         server = build_server(settings)
     except DatabaseURLError as exc:
         sys.exit(f"todo-mcp: {exc}")
-    server.run(transport="stdio", show_banner=False)
+    try:
+        server.run(transport="stdio", show_banner=False)
+    except StorageError as exc:
+        # Raised by the lifespan when the database cannot be opened or migrated at start.
+        sys.exit(f"todo-mcp: cannot open the task store: {exc}")
 
 
 if __name__ == "__main__":

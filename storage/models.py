@@ -63,6 +63,14 @@ def _unique(tags: list[str]) -> list[str]:
     return list(dict.fromkeys(tags))
 
 
+def _no_nul(text: str) -> str:
+    # PostgreSQL cannot store U+0000 in text or jsonb (SQLite can): refuse it on both alike, as
+    # bad input, rather than fail in the database on one backend only.
+    if "\x00" in text:
+        raise ValueError("must not contain the NUL character (U+0000)")
+    return text
+
+
 def _blank_to_none(value: Any) -> Any:
     return None if isinstance(value, str) and not value.strip() else value
 
@@ -72,11 +80,29 @@ def fold(text: str) -> str:
     return text.casefold()
 
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE)]
-Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION)]
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TAG)]
+Title = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE),
+    AfterValidator(_no_nul),
+]
+Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION), AfterValidator(_no_nul)]
+Tag = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TAG),
+    AfterValidator(_no_nul),
+]
 Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_unique)]
 DueDate = Annotated[date, BeforeValidator(_iso_date)]
+# Search text; blank means no search at all.
+SearchText = Annotated[
+    Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, max_length=MAX_TITLE),
+        AfterValidator(_no_nul),
+    ]
+    | None,
+    BeforeValidator(_blank_to_none),
+]
 StatusFilter = Literal["all", "pending", "completed"]
 SortKey = Literal[
     "created_at",
@@ -192,10 +218,7 @@ class TaskQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: StatusFilter = "all"
-    query: Annotated[
-        Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_TITLE)] | None,
-        BeforeValidator(_blank_to_none),
-    ] = None
+    query: SearchText = None
     priority: Priority | None = None
     tag: Tag | None = None
     due_before: DueDate | None = None

@@ -1,0 +1,139 @@
+"""`build_app`: the Starlette application behind `todo-api`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from http_adapter.auth import TokenVerifier, signing_secret
+from http_adapter.context import AppContext
+from http_adapter.dispatch import ToolDispatcher
+from http_adapter.mcp_http import METADATA_PATH, McpGuard, protected_resource_metadata
+from http_adapter.openapi import build_openapi
+from http_adapter.problems import HTTPProblem, problem_response
+from http_adapter.settings import ApiSettings
+from http_adapter.task_routes import task_routes
+from mcp_server.server import build_server
+from storage.database import Database
+from storage.errors import StorageUnavailableError
+from storage.migrate import migrate
+from storage.tasks import TaskRepository
+
+log = logging.getLogger(__name__)
+
+ALLOWED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+ALLOWED_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "If-Match",
+    "If-None-Match",
+    "Idempotency-Key",
+    "Accept",
+    "Last-Event-ID",
+    "Mcp-Session-Id",
+    "Mcp-Protocol-Version",
+]
+EXPOSED_HEADERS = ["Location", "ETag", "X-Total-Count", "Retry-After", "Mcp-Session-Id"]
+
+
+def _version() -> str:
+    try:
+        return package_version("todo-mcp")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def build_app(settings: ApiSettings) -> Starlette:
+    db = Database(settings.resolved_database_url())
+    repository = TaskRepository(db)
+    # The HTTP-facing server has no stdio user: every call is bound to a verified token.
+    server = build_server(settings.model_copy(update={"user_id": None}), repository=repository)
+    mcp_app = server.http_app(path="/mcp")
+    ctx = AppContext(
+        settings=settings,
+        db=db,
+        verifier=TokenVerifier.from_settings(settings, signing_secret(settings)),
+        dispatcher=ToolDispatcher(server),
+    )
+    version = _version()
+    openapi = build_openapi(version)
+
+    async def root(_request: Request) -> Response:
+        return JSONResponse({"message": "todo-mcp: a per-user task store", "version": version})
+
+    async def health(_request: Request) -> Response:
+        try:
+            await db.ping()
+        except StorageUnavailableError:
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    async def openapi_json(_request: Request) -> Response:
+        return JSONResponse(openapi)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        try:
+            await migrate(db)
+            async with mcp_app.lifespan(mcp_app):
+                yield
+        finally:
+            await db.dispose()
+
+    routes = [
+        Route("/", root, methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
+        Route(METADATA_PATH, protected_resource_metadata(ctx), methods=["GET"]),
+        *task_routes(ctx),
+        Route("/mcp", McpGuard(mcp_app, ctx)),
+    ]
+    middleware = [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=ALLOWED_METHODS,
+            allow_headers=ALLOWED_HEADERS,
+            expose_headers=EXPOSED_HEADERS,
+            max_age=600,
+        )
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={
+            HTTPProblem: _on_problem,
+            HTTPException: _on_http_exception,
+            Exception: _on_crash,
+        },
+    )
+    app.state.ctx = ctx
+    return app
+
+
+async def _on_problem(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPProblem)
+    return problem_response(exc)
+
+
+async def _on_http_exception(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    headers = dict(exc.headers or {})
+    return problem_response(HTTPProblem(exc.status_code, str(exc.detail), headers=headers))
+
+
+async def _on_crash(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(HTTPProblem(500, "Something went wrong on our side."))

@@ -1,0 +1,231 @@
+"""Bearer-token verification for REST and /mcp alike, and the tokens `todo-api token` signs.
+
+Accepted: HS256 tokens signed with the shared secret (`BETTER_AUTH_SECRET`, or the generated
+development secret) and asymmetric tokens of Better Auth's JWT plugin whose `kid` is in its
+JWKS. The token's `alg` picks the verifier from a fixed allow-list, so `none` and algorithm
+confusion (an HS256 token "signed" with a public key) have nowhere to go.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import jwt
+import jwt.types
+
+from http_adapter.settings import ApiSettings
+
+log = logging.getLogger(__name__)
+
+MAX_AUTHORIZATION_BYTES = 8 * 1024
+ASYMMETRIC_ALGORITHMS = frozenset({"EdDSA", "RS256", "ES256"})
+DEV_SECRET_FILE = "dev-secret"  # noqa: S105 (a file name, not a secret)
+_REQUIRED_CLAIMS = ["exp", "sub"]
+# Verified tokens are remembered briefly so a busy client is not re-verified on every request.
+_VERIFIED_CACHE_SIZE = 4096
+
+
+class AuthError(Exception):
+    """Why a request is not authenticated; `error` is RFC 6750's code, if it has one."""
+
+    def __init__(self, status: int, detail: str, *, error: str | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.error = error
+
+
+def _unauthorized(detail: str) -> AuthError:
+    return AuthError(401, detail, error="invalid_token")
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    claims: dict[str, Any]
+    token: str
+    expires_at: int
+
+
+class JwksCache:
+    """The JWKS of the Better Auth server, fetched when a token names a key not yet known,
+    at most once per cooldown; keys already fetched stay usable through an outage."""
+
+    def __init__(self, url: str, *, cooldown_s: float = 30.0, timeout_s: float = 5.0) -> None:
+        self._url = url
+        self._cooldown_s = cooldown_s
+        self._timeout_s = timeout_s
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._last_fetch: float | None = None
+        self._lock = anyio.Lock()
+
+    async def key(self, kid: str) -> jwt.PyJWK:
+        key = self._keys.get(kid)
+        if key is not None:
+            return key
+        async with self._lock:  # one fetch at a time; the others reuse its result
+            key = self._keys.get(kid)
+            if key is None and self._may_fetch():
+                await self._fetch()
+                key = self._keys.get(kid)
+        if key is None:
+            raise _unauthorized("The token's signing key is not known.")
+        return key
+
+    def _may_fetch(self) -> bool:
+        return self._last_fetch is None or time.monotonic() - self._last_fetch >= self._cooldown_s
+
+    async def _fetch(self) -> None:
+        self._last_fetch = time.monotonic()
+        try:
+            async with httpx.AsyncClient(timeout=self._timeout_s) as client:
+                response = await client.get(self._url)
+                response.raise_for_status()
+                document = response.json()
+            key_set = jwt.PyJWKSet.from_dict(document)
+        except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
+            log.warning("could not fetch the JWKS from %s: %s", self._url, exc)
+            if not self._keys:
+                raise AuthError(503, "The sign-in service's keys cannot be fetched.") from None
+            return
+        self._keys = {key.key_id: key for key in key_set.keys if key.key_id}
+
+
+@dataclass
+class TokenVerifier:
+    settings: ApiSettings
+    secret: str | None
+    jwks: JwksCache | None = None
+    _verified: dict[str, Principal] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: ApiSettings, secret: str | None) -> TokenVerifier:
+        jwks = JwksCache(settings.jwks_url) if settings.jwks_url else None
+        return cls(settings=settings, secret=secret, jwks=jwks)
+
+    async def verify_header(self, authorization: str | None) -> Principal:
+        """The principal of an `Authorization: Bearer ...` header, or an `AuthError`."""
+        if authorization is None:
+            raise AuthError(401, "A bearer token is required.")
+        if len(authorization) > MAX_AUTHORIZATION_BYTES:
+            raise AuthError(431, "The Authorization header is too large.")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthError(401, "The Authorization header must be 'Bearer <token>'.")
+        return await self.verify(token.strip())
+
+    async def verify(self, token: str) -> Principal:
+        cached = self._verified.get(token)
+        if cached is not None and cached.expires_at > time.time():
+            return cached
+        principal = await self._verify(token)
+        if len(self._verified) >= _VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = principal
+        return principal
+
+    async def _verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise _unauthorized("The token is not a valid JWT.") from None
+        alg = header.get("alg")
+        options: jwt.types.Options = {"require": list(_REQUIRED_CLAIMS)}
+        issuer: str | None
+        audience: str | None
+        key: Any
+        if alg == "HS256" and self.secret is not None:
+            key = self.secret
+            issuer, audience = self.settings.jwt_issuer, self.settings.jwt_audience
+        elif alg in ASYMMETRIC_ALGORITHMS and self.jwks is not None:
+            kid = header.get("kid")
+            if not isinstance(kid, str) or not kid:
+                raise _unauthorized("The token names no signing key (kid).")
+            jwk = await self.jwks.key(kid)
+            if jwk.algorithm_name != alg:
+                raise _unauthorized("The token's algorithm does not match its key.")
+            key = jwk
+            issuer, audience = self.settings.jwks_issuer, self.settings.jwks_audience
+        else:
+            raise _unauthorized("The token's algorithm is not accepted.")
+        if issuer is not None:
+            options["require"].append("iss")
+        if audience is not None:
+            options["require"].append("aud")
+        else:
+            options["verify_aud"] = False
+        try:
+            claims = jwt.decode(
+                token, key, algorithms=[alg], options=options, issuer=issuer, audience=audience
+            )
+        except jwt.ExpiredSignatureError:
+            raise _unauthorized("The token has expired.") from None
+        except jwt.ImmatureSignatureError:
+            raise _unauthorized("The token is not valid yet.") from None
+        except jwt.PyJWTError:
+            raise _unauthorized("The token is not valid.") from None
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject:
+            raise _unauthorized("The token has no subject.")
+        expires_at = claims.get("exp")
+        if not isinstance(expires_at, int | float):
+            raise _unauthorized("The token has no expiry.")
+        return Principal(user_id=subject, claims=claims, token=token, expires_at=int(expires_at))
+
+
+# --- secrets and signing -----------------------------------------------------------------------
+
+
+def signing_secret(settings: ApiSettings) -> str | None:
+    """The HS256 secret: `BETTER_AUTH_SECRET`; with no auth configured at all, a development
+    secret generated once into the data dir; in JWKS-only mode, none."""
+    if settings.better_auth_secret:
+        return settings.better_auth_secret
+    if settings.jwks_url:
+        return None
+    secret = load_or_create_dev_secret(settings.data_dir)
+    log.warning(
+        "development mode: neither BETTER_AUTH_SECRET nor BETTER_AUTH_URL is set; tokens are "
+        "signed with the generated secret in %s (see `todo-api token`)",
+        settings.data_dir / DEV_SECRET_FILE,
+    )
+    return secret
+
+
+def load_or_create_dev_secret(data_dir: Path) -> str:
+    path = data_dir / DEV_SECRET_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # Written aside and linked into place, so that workers starting together agree on one secret.
+    staging = data_dir / f".{DEV_SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        with contextlib.suppress(FileExistsError):  # another worker got there first
+            os.link(staging, path)
+    finally:
+        staging.unlink(missing_ok=True)
+    return path.read_text().strip()
+
+
+def issue_token(settings: ApiSettings, secret: str, user_id: str, ttl_s: int = 3600) -> str:
+    now = int(time.time())
+    claims: dict[str, Any] = {"sub": user_id, "iat": now, "exp": now + ttl_s}
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    return jwt.encode(claims, secret, algorithm="HS256")

@@ -1,0 +1,74 @@
+"""What every route needs, built once in the app's lifespan: settings, the token verifier, the
+tool dispatcher and the database handle for health checks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import HTTPConnection
+
+from http_adapter.auth import AuthError, Principal, TokenVerifier
+from http_adapter.dispatch import ToolDispatcher
+from http_adapter.problems import STATUS_OF_KIND, HTTPProblem
+from http_adapter.settings import ApiSettings
+from mcp_server.errors import TaskToolError
+from storage.database import Database
+
+
+def bearer_challenge(error: AuthError, *extra: str) -> str:
+    """The `WWW-Authenticate` value for a 401 (RFC 6750)."""
+    parts = ['Bearer realm="todo-mcp"', *extra]
+    if error.error is not None:
+        parts.append(f'error="{error.error}"')
+    return ", ".join(parts)
+
+
+@dataclass
+class AppContext:
+    settings: ApiSettings
+    db: Database
+    verifier: TokenVerifier
+    dispatcher: ToolDispatcher
+    _in_flight: set[tuple[str, str]] = field(default_factory=set)
+
+    async def authenticate(self, connection: HTTPConnection) -> Principal:
+        try:
+            return await self.verifier.verify_header(connection.headers.get("authorization"))
+        except AuthError as exc:
+            headers = {"WWW-Authenticate": bearer_challenge(exc)} if exc.status == 401 else {}
+            raise HTTPProblem(exc.status, exc.detail, headers=headers) from None
+
+    async def authorize(self, connection: HTTPConnection) -> str:
+        """The token's user, who must be the `{user_id}` of the path."""
+        principal = await self.authenticate(connection)
+        if connection.path_params.get("user_id") != principal.user_id:
+            raise HTTPProblem(403, "The token does not belong to this user.")
+        return principal.user_id
+
+    async def call_tool(self, user: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return await self.dispatcher.call(user, name, arguments)
+        except TaskToolError as exc:
+            status = STATUS_OF_KIND[exc.kind]
+            errors = exc.details if exc.kind == "invalid_arguments" else None
+            raise HTTPProblem(status, str(exc), errors=errors) from None
+
+    @asynccontextmanager
+    async def in_flight(self, user: str, key: str) -> AsyncIterator[None]:
+        """Refuse a second request with the same Idempotency-Key while the first is running."""
+        marker = (user, key)
+        if marker in self._in_flight:
+            raise HTTPProblem(409, "A request with this Idempotency-Key is still in progress.")
+        self._in_flight.add(marker)
+        try:
+            yield
+        finally:
+            self._in_flight.discard(marker)
+
+    def base_url(self, connection: HTTPConnection) -> str:
+        if self.settings.public_url:
+            return self.settings.public_url
+        return str(connection.base_url).rstrip("/")

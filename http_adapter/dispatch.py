@@ -1,0 +1,27 @@
+"""Calling MCP tools in-process as a given user: the one way the adapter reaches tasks.
+
+The call goes straight to the server's tool machinery (validation, middleware, the tool, its
+structured result) without a JSON-RPC round trip; the user is bound for the call only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastmcp import FastMCP
+
+from mcp_server.errors import TaskToolError
+from mcp_server.identity import acting_as
+
+
+class ToolDispatcher:
+    def __init__(self, server: FastMCP) -> None:
+        self._server = server
+
+    async def call(self, user_id: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """The tool's structured result; a tool error raises `TaskToolError`."""
+        with acting_as(user_id):
+            result = await self._server.call_tool(name, arguments)
+        if result.structured_content is None:
+            raise TaskToolError("internal", f"The tool {name} returned no structured result.")
+        return result.structured_content

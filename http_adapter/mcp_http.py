@@ -1,0 +1,94 @@
+"""The MCP server over Streamable HTTP at /mcp, behind the same bearer tokens as REST.
+
+The guard checks `Host` (DNS-rebinding), `Origin` and the token before anything reaches the MCP
+transport, then hands the transport a verified access token; tools read the user from it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastmcp.server.auth import AccessToken
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from starlette.authentication import AuthCredentials
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from http_adapter.auth import AuthError
+from http_adapter.context import AppContext, bearer_challenge
+from http_adapter.problems import PROBLEM_JSON, problem_body
+
+METADATA_PATH = "/.well-known/oauth-protected-resource/mcp"
+
+
+class McpGuard:
+    def __init__(self, app: ASGIApp, ctx: AppContext) -> None:
+        self._app = app
+        self._ctx = ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        connection = HTTPConnection(scope)
+        settings = self._ctx.settings
+        hosts = settings.host_allow_list()
+        if hosts is not None and _hostname(connection.headers.get("host", "")) not in hosts:
+            await _problem(421, "This host name is not served here.")(scope, receive, send)
+            return
+        origin = connection.headers.get("origin")
+        if origin is not None and origin not in settings.cors_origins:
+            await _problem(403, "This origin may not use /mcp.")(scope, receive, send)
+            return
+        try:
+            principal = await self._ctx.verifier.verify_header(
+                connection.headers.get("authorization")
+            )
+        except AuthError as exc:
+            headers = {}
+            if exc.status == 401:
+                metadata = f'resource_metadata="{self._ctx.base_url(connection)}{METADATA_PATH}"'
+                headers["WWW-Authenticate"] = bearer_challenge(exc, metadata)
+            await _problem(exc.status, exc.detail, headers)(scope, receive, send)
+            return
+        token = AccessToken(
+            token=principal.token,
+            client_id=principal.user_id,
+            scopes=[],
+            expires_at=principal.expires_at,
+            subject=principal.user_id,
+            claims=principal.claims,
+        )
+        scope["user"] = AuthenticatedUser(token)
+        scope["auth"] = AuthCredentials([])
+        await self._app(scope, receive, send)
+
+
+def protected_resource_metadata(ctx: AppContext) -> Any:
+    async def endpoint(request: Request) -> Response:
+        body: dict[str, Any] = {
+            "resource": f"{ctx.base_url(request)}/mcp",
+            "bearer_methods_supported": ["header"],
+        }
+        if ctx.settings.better_auth_url:
+            body["authorization_servers"] = [ctx.settings.better_auth_url]
+        return JSONResponse(body)
+
+    return endpoint
+
+
+def _hostname(host: str) -> str:
+    if host.startswith("["):  # [::1]:8000
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
+def _problem(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(problem_body(status, detail)),
+        status_code=status,
+        headers=headers,
+        media_type=PROBLEM_JSON,
+    )

@@ -1,0 +1,51 @@
+"""The REST shapes: request bodies and query strings reuse the storage models, so REST, MCP and
+the OpenAPI document all validate with the same rules."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from storage.models import Priority, SearchText, TaskCreate, TaskQuery, TaskUpdate
+
+# POST creates from these fields; PUT replaces with them (omitted ones back at their defaults).
+TaskBody = TaskCreate
+TaskPatch = TaskUpdate
+
+
+class ListParams(TaskQuery):
+    """`GET /tasks` query string; `q` is the REST name of the search text."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    query: SearchText = Field(default=None, alias="q")
+
+
+class TaskOut(BaseModel):
+    """A task as REST returns it (its version travels in the ETag header)."""
+
+    id: int
+    user_id: str
+    title: str
+    description: str | None
+    completed: bool
+    priority: Priority
+    due_date: date | None
+    tags: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(min_length=1, max_length=4000)
+    conversation_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+def error_list(errors: list[Any], prefix: str) -> list[dict[str, Any]]:
+    return [
+        {"loc": [prefix, *e["loc"]], "msg": e["msg"].removeprefix("Value error, ")} for e in errors
+    ]

@@ -1,0 +1,103 @@
+"""Configuration of `todo-api`: the server settings plus auth, browser and chat options."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode
+
+from mcp_server.settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TASK_QUOTA = 10_000
+
+
+def _split_list(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class ApiSettings(ServerSettings):
+    better_auth_secret: str | None = Field(default=None, validation_alias="BETTER_AUTH_SECRET")
+    better_auth_url: str | None = Field(default=None, validation_alias="BETTER_AUTH_URL")
+    better_auth_jwks_url: str | None = Field(default=None, validation_alias="BETTER_AUTH_JWKS_URL")
+    jwt_issuer: str | None = Field(default=None, validation_alias="JWT_ISSUER")
+    jwt_audience: str | None = Field(default=None, validation_alias="JWT_AUDIENCE")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://localhost:3000"], validation_alias="CORS_ORIGINS"
+    )
+    public_url: str | None = Field(default=None, validation_alias="PUBLIC_URL")
+    allowed_hosts: Annotated[list[str] | None, NoDecode] = Field(
+        default=None, validation_alias="ALLOWED_HOSTS"
+    )
+    task_quota: int = Field(default=DEFAULT_TASK_QUOTA, ge=1, validation_alias="TODO_TASK_QUOTA")
+
+    @field_validator("cors_origins", "allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return _split_list(value)
+
+    @field_validator(
+        "better_auth_secret",
+        "better_auth_url",
+        "better_auth_jwks_url",
+        "jwt_issuer",
+        "jwt_audience",
+        "public_url",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("better_auth_url", "better_auth_jwks_url", "public_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"must be an absolute http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _check_auth(self) -> ApiSettings:
+        if self.jwks_url and not (self.jwks_issuer and self.jwks_audience):
+            raise ValueError(
+                "BETTER_AUTH_JWKS_URL without BETTER_AUTH_URL needs JWT_ISSUER and JWT_AUDIENCE"
+            )
+        if self.better_auth_secret is not None and len(self.better_auth_secret) < 32:
+            log.warning("BETTER_AUTH_SECRET is shorter than 32 characters; use a longer one")
+        return self
+
+    @property
+    def jwks_url(self) -> str | None:
+        if self.better_auth_jwks_url:
+            return self.better_auth_jwks_url
+        if self.better_auth_url:
+            return f"{self.better_auth_url}/api/auth/jwks"
+        return None
+
+    @property
+    def jwks_issuer(self) -> str | None:
+        return self.jwt_issuer or self.better_auth_url
+
+    @property
+    def jwks_audience(self) -> str | None:
+        return self.jwt_audience or self.better_auth_url
+
+    def host_allow_list(self) -> list[str] | None:
+        """`Host` values /mcp accepts, or None when the check is off (`*`)."""
+        if self.allowed_hosts is not None:
+            return None if "*" in self.allowed_hosts else self.allowed_hosts
+        hosts = ["127.0.0.1", "localhost"]
+        if self.public_url:
+            hostname = urlsplit(self.public_url).hostname
+            if hostname:
+                hosts.append(hostname)
+        return hosts

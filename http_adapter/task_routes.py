@@ -1,0 +1,173 @@
+"""The task routes: each parses its request, makes one MCP tool call as the token's user, and
+shapes the tool's structured result into the REST answer."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from http_adapter.context import AppContext
+from http_adapter.problems import HTTPProblem
+from http_adapter.schemas import ListParams, TaskBody, TaskPatch, error_list
+
+MAX_BODY_BYTES = 64 * 1024
+# Task ids are PostgreSQL integers; anything larger cannot name a task.
+MAX_TASK_ID = 2**31 - 1
+_STRONG_ETAG = re.compile(r'"(\d+)"')
+
+Model = TypeVar("Model", bound=BaseModel)
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def task_routes(ctx: AppContext) -> list[Route]:
+    async def list_tasks(request: Request) -> Response:
+        user = await ctx.authorize(request)
+        try:
+            params = ListParams.model_validate(dict(request.query_params))
+        except ValidationError as exc:
+            raise HTTPProblem(
+                422, "Invalid query parameters.", errors=error_list(exc.errors(), "query")
+            ) from None
+        page = await ctx.call_tool(user, "list_tasks", params.model_dump(mode="json"))
+        return JSONResponse(
+            [_public(task) for task in page["tasks"]],
+            headers={"X-Total-Count": str(page["total"])},
+        )
+
+    async def create_task(request: Request) -> Response:
+        user = await ctx.authorize(request)
+        body = await read_body(request, TaskBody)
+        arguments = body.model_dump(mode="json")
+        key = request.headers.get("idempotency-key")
+        if key is not None:
+            if not 1 <= len(key) <= 255:
+                raise HTTPProblem(422, "Idempotency-Key must be 1 to 255 characters.")
+            arguments["idempotency_key"] = key
+            async with ctx.in_flight(user, key):
+                task = await ctx.call_tool(user, "add_task", arguments)
+        else:
+            task = await ctx.call_tool(user, "add_task", arguments)
+        location = f"{ctx.base_url(request)}/api/{user}/tasks/{task['id']}"
+        return _task_response(task, status=201, headers={"Location": location})
+
+    async def get_task(request: Request) -> Response:
+        user = await ctx.authorize(request)
+        task_id = _task_id(request)
+        task = await ctx.call_tool(user, "get_task", {"task_id": task_id})
+        if _none_match(request.headers.get("if-none-match"), _etag(task)):
+            return Response(status_code=304, headers={"ETag": _etag(task)})
+        return _task_response(task)
+
+    async def replace_task(request: Request) -> Response:
+        user = await ctx.authorize(request)
+        task_id = _task_id(request)
+        body = await read_body(request, TaskBody)
+        arguments = {"task_id": task_id, **body.model_dump(mode="json")}
+        return await _conditional_write(request, user, "update_task", arguments)
+
+    async def patch_task(request: Request) -> Response:
+        user = await ctx.authorize(request)
+        task_id = _task_id(request)
+        body = await read_body(request, TaskPatch)
+        arguments = {"task_id": task_id, **body.model_dump(mode="json")}
+        return await _conditional_write(request, user, "update_task", arguments)
+
+    async def delete_task(request: Request) -> Response:
+        user = await ctx.authorize(request)
+        arguments: dict[str, Any] = {"task_id": _task_id(request)}
+        await _conditional_write(request, user, "delete_task", arguments)
+        return Response(status_code=204)
+
+    async def _conditional_write(
+        request: Request, user: str, tool: str, arguments: dict[str, Any]
+    ) -> Response:
+        if_match = request.headers.get("if-match")
+        if if_match is not None and if_match.strip() != "*":
+            expected = _expected_version(if_match)
+            if expected is None:
+                # No version could ever match; still answer 404 for a task that isn't there.
+                await ctx.call_tool(user, "get_task", {"task_id": arguments["task_id"]})
+                raise HTTPProblem(412, "The If-Match header does not match the task.")
+            arguments["expected_version"] = expected
+        return _task_response(await ctx.call_tool(user, tool, arguments))
+
+    base = "/api/{user_id}/tasks"
+    return [
+        Route(base, list_tasks, methods=["GET"]),
+        Route(base, create_task, methods=["POST"]),
+        Route(base + "/{task_id:int}", get_task, methods=["GET"]),
+        Route(base + "/{task_id:int}", replace_task, methods=["PUT"]),
+        Route(base + "/{task_id:int}", patch_task, methods=["PATCH"]),
+        Route(base + "/{task_id:int}", delete_task, methods=["DELETE"]),
+    ]
+
+
+async def read_body(request: Request, model: type[Model]) -> Model:
+    """The JSON body validated as `model`: 415, 413, 400 and 422 otherwise."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/json" and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        raise HTTPProblem(415, "The request body must be JSON (Content-Type: application/json).")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise HTTPProblem(413, "The request body is larger than 64 KiB.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise HTTPProblem(413, "The request body is larger than 64 KiB.")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise HTTPProblem(400, "The request body is not valid JSON.") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise HTTPProblem(
+            422, "The request body is not valid.", errors=error_list(exc.errors(), "body")
+        ) from None
+
+
+def _task_id(request: Request) -> int:
+    task_id: int = request.path_params["task_id"]
+    if not 1 <= task_id <= MAX_TASK_ID:
+        raise HTTPProblem(404, f"Task {task_id} not found.")
+    return task_id
+
+
+def _public(task: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in task.items() if key != "version"}
+
+
+def _etag(task: dict[str, Any]) -> str:
+    return f'"{task["version"]}"'
+
+
+def _task_response(
+    task: dict[str, Any], *, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return JSONResponse(
+        _public(task), status_code=status, headers={"ETag": _etag(task), **(headers or {})}
+    )
+
+
+def _expected_version(if_match: str) -> int | None:
+    """The version a single strong ETag in If-Match names, or None if it names none."""
+    match = _STRONG_ETAG.fullmatch(if_match.strip())
+    return int(match.group(1)) if match else None
+
+
+def _none_match(if_none_match: str | None, etag: str) -> bool:
+    """Whether If-None-Match matches (weak comparison, as RFC 9110 asks for GET)."""
+    if if_none_match is None:
+        return False
+    candidates = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    return "*" in candidates or etag in candidates
