@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -17,20 +18,29 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from http_adapter.auth import TokenVerifier, signing_secret
+from http_adapter.chat_routes import chat_routes
 from http_adapter.context import AppContext
 from http_adapter.dispatch import ToolDispatcher
 from http_adapter.mcp_http import METADATA_PATH, McpGuard, protected_resource_metadata
 from http_adapter.openapi import build_openapi
 from http_adapter.problems import HTTPProblem, problem_response
+from http_adapter.rate_limit import RateLimiter
 from http_adapter.settings import ApiSettings
 from http_adapter.task_routes import task_routes
 from mcp_server.server import build_server
+from storage.conversations import ConversationRepository
 from storage.database import Database
 from storage.errors import StorageUnavailableError
 from storage.migrate import migrate
 from storage.tasks import TaskRepository
 
+if TYPE_CHECKING:
+    from agent.chat import ChatAgent
+
 log = logging.getLogger(__name__)
+
+# How long one model call may take before the turn answers 504.
+MODEL_TIMEOUT_MS = 60_000
 
 ALLOWED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 ALLOWED_HEADERS = [
@@ -60,12 +70,15 @@ def build_app(settings: ApiSettings) -> Starlette:
     # The HTTP-facing server has no stdio user: every call is bound to a verified token.
     server = build_server(settings.model_copy(update={"user_id": None}), repository=repository)
     mcp_app = server.http_app(path="/mcp")
+    conversations = ConversationRepository(db)
     ctx = AppContext(
         settings=settings,
         db=db,
         verifier=TokenVerifier.from_settings(settings, signing_secret(settings)),
         dispatcher=ToolDispatcher(server),
     )
+    agent = _chat_agent(settings, ctx.dispatcher, conversations)
+    limiter = RateLimiter(settings.chat_rate_limit)
     version = _version()
     openapi = build_openapi(version)
 
@@ -97,6 +110,7 @@ def build_app(settings: ApiSettings) -> Starlette:
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route(METADATA_PATH, protected_resource_metadata(ctx), methods=["GET"]),
         *task_routes(ctx),
+        *chat_routes(ctx, conversations, agent, limiter),
         Route("/mcp", McpGuard(mcp_app, ctx)),
     ]
     middleware = [
@@ -121,6 +135,27 @@ def build_app(settings: ApiSettings) -> Starlette:
     )
     app.state.ctx = ctx
     return app
+
+
+def _chat_agent(
+    settings: ApiSettings, dispatcher: ToolDispatcher, conversations: ConversationRepository
+) -> ChatAgent | None:
+    """The Gemini agent, when a key is configured (the SDK is imported only then)."""
+    if not settings.gemini_api_key:
+        log.info("chat is off: GEMINI_API_KEY is not set")
+        return None
+    from google import genai
+    from google.genai import types
+
+    from agent.chat import ChatAgent
+
+    client = genai.Client(
+        api_key=settings.gemini_api_key,
+        http_options=types.HttpOptions(base_url=settings.gemini_base_url, timeout=MODEL_TIMEOUT_MS),
+    )
+    return ChatAgent(
+        client=client, model=settings.gemini_model, tools=dispatcher, conversations=conversations
+    )
 
 
 async def _on_problem(_request: Request, exc: Exception) -> Response:

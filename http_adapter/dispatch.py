@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastmcp import FastMCP
+from mcp.types import Tool
 
 from mcp_server.errors import TaskToolError
 from mcp_server.identity import acting_as
@@ -17,6 +18,10 @@ from mcp_server.identity import acting_as
 class ToolDispatcher:
     def __init__(self, server: FastMCP) -> None:
         self._server = server
+
+    async def tools(self) -> list[Tool]:
+        """The server's tools as MCP lists them (name, description, input schema)."""
+        return [tool.to_mcp_tool() for tool in await self._server.list_tools()]
 
     async def call(self, user_id: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """The tool's structured result; a tool error raises `TaskToolError`."""

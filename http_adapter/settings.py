@@ -36,6 +36,12 @@ class ApiSettings(ServerSettings):
         default=None, validation_alias="ALLOWED_HOSTS"
     )
     task_quota: int = Field(default=DEFAULT_TASK_QUOTA, ge=1, validation_alias="TODO_TASK_QUOTA")
+    gemini_api_key: str | None = Field(default=None, validation_alias="GEMINI_API_KEY")
+    gemini_model: str = Field(default="gemini-2.5-flash", validation_alias="GEMINI_MODEL")
+    gemini_base_url: str | None = Field(default=None, validation_alias="GEMINI_BASE_URL")
+    chat_rate_limit: int = Field(
+        default=20, ge=1, validation_alias="CHAT_RATE_LIMIT", description="chat turns a minute"
+    )
 
     @field_validator("cors_origins", "allowed_hosts", mode="before")
     @classmethod
@@ -49,13 +55,15 @@ class ApiSettings(ServerSettings):
         "jwt_issuer",
         "jwt_audience",
         "public_url",
+        "gemini_api_key",
+        "gemini_base_url",
         mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("better_auth_url", "better_auth_jwks_url", "public_url")
+    @field_validator("better_auth_url", "better_auth_jwks_url", "public_url", "gemini_base_url")
     @classmethod
     def _absolute_http_url(cls, value: str | None) -> str | None:
         if value is None:

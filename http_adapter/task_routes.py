@@ -99,14 +99,22 @@ def task_routes(ctx: AppContext) -> list[Route]:
         return _task_response(await ctx.call_tool(user, tool, arguments))
 
     base = "/api/{user_id}/tasks"
+    # One route per path, so that a 405 lists every method the path has in `Allow`.
     return [
-        Route(base, list_tasks, methods=["GET"]),
-        Route(base, create_task, methods=["POST"]),
-        Route(base + "/{task_id:int}", get_task, methods=["GET"]),
-        Route(base + "/{task_id:int}", replace_task, methods=["PUT"]),
-        Route(base + "/{task_id:int}", patch_task, methods=["PATCH"]),
-        Route(base + "/{task_id:int}", delete_task, methods=["DELETE"]),
+        _route(base, {"GET": list_tasks, "POST": create_task}),
+        _route(
+            base + "/{task_id:int}",
+            {"GET": get_task, "PUT": replace_task, "PATCH": patch_task, "DELETE": delete_task},
+        ),
     ]
+
+
+def _route(path: str, handlers: dict[str, Handler]) -> Route:
+    async def endpoint(request: Request) -> Response:
+        # HEAD is served by GET (Starlette adds it to the route's methods).
+        return await handlers.get(request.method, handlers["GET"])(request)
+
+    return Route(path, endpoint, methods=list(handlers))
 
 
 async def read_body(request: Request, model: type[Model]) -> Model:

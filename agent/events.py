@@ -1,0 +1,45 @@
+"""What a chat turn reports as it runs, and how it fails: kept apart from the model client so
+that the HTTP layer can use them without importing the SDK."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+class ModelError(Exception):
+    """The model could not be asked; `status` is the HTTP answer for it."""
+
+    def __init__(self, status: int, detail: str, *, retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class ToolCallEvent:
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolResultEvent:
+    id: str
+    name: str
+    result: Any = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class DeltaEvent:
+    text: str
+
+
+@dataclass(frozen=True)
+class DoneEvent:
+    answer: dict[str, Any]
+
+
+Event = ToolCallEvent | ToolResultEvent | DeltaEvent | DoneEvent

@@ -1,0 +1,134 @@
+"""Chat and conversation routes. A chat turn answers as JSON, or as Server-Sent Events when the
+client asks for `text/event-stream`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from agent.events import DeltaEvent, DoneEvent, ModelError, ToolCallEvent
+from http_adapter.context import AppContext
+from http_adapter.problems import HTTPProblem, problem_body
+from http_adapter.rate_limit import RateLimiter
+from http_adapter.schemas import ChatRequest
+from http_adapter.task_routes import read_body
+from storage.conversations import ConversationRepository
+from storage.errors import ConversationNotFoundError, StorageError, StorageUnavailableError
+
+if TYPE_CHECKING:
+    from agent.chat import ChatAgent, ChatTurn
+
+NO_CHAT = "Chat is not configured on this server: set GEMINI_API_KEY to enable it."
+
+
+def chat_routes(
+    ctx: AppContext,
+    conversations: ConversationRepository,
+    agent: ChatAgent | None,
+    limiter: RateLimiter,
+) -> list[Route]:
+    async def chat(request: Request) -> Response:
+        user = await ctx.authorize(request)
+        if agent is None:
+            raise HTTPProblem(503, NO_CHAT)
+        body = await read_body(request, ChatRequest)
+        retry_after = limiter.acquire(user)
+        if retry_after is not None:
+            raise HTTPProblem(
+                429,
+                "Too many chat messages; wait a moment before sending another.",
+                headers={"Retry-After": str(retry_after)},
+            )
+        with storage_problems():
+            turn = await agent.start(user, body.message, body.conversation_id)
+        if "text/event-stream" in request.headers.get("accept", ""):
+            return StreamingResponse(
+                _sse(turn),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        try:
+            with storage_problems():
+                async for event in turn.run(stream=False):
+                    if isinstance(event, DoneEvent):
+                        return JSONResponse(event.answer)
+        except ModelError as exc:
+            raise _model_problem(exc) from None
+        raise HTTPProblem(502, "The model returned no answer.")
+
+    async def list_conversations(request: Request) -> Response:
+        user = await ctx.authorize(request)
+        with storage_problems():
+            found = await conversations.list(user)
+        return JSONResponse([c.model_dump(mode="json") for c in found])
+
+    async def get_conversation(request: Request) -> Response:
+        user = await ctx.authorize(request)
+        with storage_problems():
+            found = await conversations.detail(user, request.path_params["conversation_id"])
+        return JSONResponse(found.model_dump(mode="json"))
+
+    async def delete_conversation(request: Request) -> Response:
+        user = await ctx.authorize(request)
+        with storage_problems():
+            await conversations.delete(user, request.path_params["conversation_id"])
+        return Response(status_code=204)
+
+    base = "/api/{user_id}"
+    return [
+        Route(base + "/chat", chat, methods=["POST"]),
+        Route(base + "/conversations", list_conversations, methods=["GET"]),
+        Route(base + "/conversations/{conversation_id}", get_conversation, methods=["GET"]),
+        Route(base + "/conversations/{conversation_id}", delete_conversation, methods=["DELETE"]),
+    ]
+
+
+@contextmanager
+def storage_problems() -> Iterator[None]:
+    """Storage errors of the chat routes as HTTP problems."""
+    try:
+        yield
+    except ConversationNotFoundError:
+        raise HTTPProblem(404, "Conversation not found.") from None
+    except StorageUnavailableError:
+        raise HTTPProblem(503, "The database is unavailable right now.") from None
+    except StorageError:
+        raise HTTPProblem(500, "The database failed to do this.") from None
+
+
+def _model_problem(exc: ModelError) -> HTTPProblem:
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+    return HTTPProblem(exc.status, exc.detail, headers=headers)
+
+
+async def _sse(turn: ChatTurn) -> AsyncIterator[str]:
+    try:
+        async for event in turn.run(stream=True):
+            if isinstance(event, DoneEvent):
+                yield _event("done", event.answer)
+            elif isinstance(event, DeltaEvent):
+                yield _event("delta", {"text": event.text})
+            elif isinstance(event, ToolCallEvent):
+                yield _event("tool_call", asdict(event))
+            else:
+                payload = {"id": event.id, "name": event.name}
+                if event.error is not None:
+                    payload["error"] = event.error
+                else:
+                    payload["result"] = event.result
+                yield _event("tool_result", payload)
+    except ModelError as exc:
+        yield _event("error", problem_body(exc.status, exc.detail))
+    except StorageError:
+        yield _event("error", problem_body(503, "The database is unavailable right now."))
+
+
+def _event(name: str, data: dict[str, Any]) -> str:
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n"

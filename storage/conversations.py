@@ -1,0 +1,176 @@
+"""The conversation repository: chat conversations and their messages, scoped to one user."""
+
+from __future__ import annotations
+
+import builtins  # `list` is also a method name below
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+
+from storage.database import Database
+from storage.errors import ConversationNotFoundError
+from storage.models import MAX_TITLE, Conversation, Message
+
+_conversation: sa.Table = Conversation.__table__  # type: ignore[attr-defined]
+_message: sa.Table = Message.__table__  # type: ignore[attr-defined]
+
+Role = Literal["user", "assistant"]
+
+
+class ConversationPublic(BaseModel):
+    id: str
+    title: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class MessagePublic(BaseModel):
+    id: int
+    role: Role
+    content: str
+    tool_calls: builtins.list[dict[str, Any]] | None
+    created_at: datetime
+
+
+class ConversationDetail(ConversationPublic):
+    messages: builtins.list[MessagePublic]
+
+
+def title_from(message: str) -> str:
+    """A conversation's title: the start of its first message, on one line."""
+    line = " ".join(message.split())
+    return line if len(line) <= 80 else line[:79].rstrip() + "…"
+
+
+class ConversationRepository:
+    def __init__(
+        self, db: Database, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def create(self, user_id: str, title: str) -> ConversationPublic:
+        now = self._clock()
+        values = {
+            "id": str(uuid.uuid4()),
+            "user_id": user_id,
+            "title": title[:MAX_TITLE],
+            "created_at": now,
+            "updated_at": now,
+        }
+        async with self._db.writing() as conn:
+            await conn.execute(sa.insert(_conversation).values(values))
+        return ConversationPublic.model_validate(values)
+
+    async def get(self, user_id: str, conversation_id: str) -> ConversationPublic:
+        async with self._db.reading() as conn:
+            row = (await conn.execute(self._select(user_id, conversation_id))).one_or_none()
+        if row is None:
+            raise ConversationNotFoundError(conversation_id)
+        return ConversationPublic.model_validate(row._mapping)
+
+    async def detail(self, user_id: str, conversation_id: str) -> ConversationDetail:
+        """The conversation with all its messages, oldest first."""
+        async with self._db.reading() as conn:
+            row = (await conn.execute(self._select(user_id, conversation_id))).one_or_none()
+            if row is None:
+                raise ConversationNotFoundError(conversation_id)
+            messages = (
+                await conn.execute(
+                    self._messages()
+                    .where(_message.c.conversation_id == conversation_id)
+                    .order_by(_message.c.id.asc())
+                )
+            ).all()
+        return ConversationDetail(
+            **row._mapping, messages=[MessagePublic.model_validate(m._mapping) for m in messages]
+        )
+
+    async def list(self, user_id: str) -> builtins.list[ConversationPublic]:
+        """The user's conversations, most recently active first."""
+        statement = (
+            sa.select(*self._columns())
+            .where(_conversation.c.user_id == user_id)
+            .order_by(_conversation.c.updated_at.desc(), _conversation.c.id.desc())
+        )
+        async with self._db.reading() as conn:
+            rows = (await conn.execute(statement)).all()
+        return [ConversationPublic.model_validate(row._mapping) for row in rows]
+
+    async def delete(self, user_id: str, conversation_id: str) -> None:
+        statement = sa.delete(_conversation).where(
+            _conversation.c.id == conversation_id, _conversation.c.user_id == user_id
+        )
+        async with self._db.writing() as conn:
+            # Messages go first so that deletion does not depend on ON DELETE CASCADE support.
+            owned = (await conn.execute(self._select(user_id, conversation_id))).one_or_none()
+            if owned is None:
+                raise ConversationNotFoundError(conversation_id)
+            await conn.execute(
+                sa.delete(_message).where(_message.c.conversation_id == conversation_id)
+            )
+            await conn.execute(statement)
+
+    async def add_message(
+        self,
+        user_id: str,
+        conversation_id: str,
+        role: Role,
+        content: str,
+        tool_calls: builtins.list[dict[str, Any]] | None = None,
+    ) -> MessagePublic:
+        now = self._clock()
+        values = {
+            "conversation_id": conversation_id,
+            "role": role,
+            "content": content,
+            "tool_calls": tool_calls,
+            "created_at": now,
+        }
+        async with self._db.writing() as conn:
+            touched = await conn.execute(
+                sa.update(_conversation)
+                .where(_conversation.c.id == conversation_id, _conversation.c.user_id == user_id)
+                .values(updated_at=now)
+            )
+            if touched.rowcount == 0:
+                raise ConversationNotFoundError(conversation_id)
+            row = (
+                await conn.execute(sa.insert(_message).values(values).returning(*_message.c))
+            ).one()
+        return MessagePublic.model_validate(row._mapping)
+
+    async def recent_messages(
+        self, user_id: str, conversation_id: str, limit: int = 40
+    ) -> builtins.list[MessagePublic]:
+        """The conversation's last `limit` messages, oldest first."""
+        inner = (
+            self._messages()
+            .join(_conversation, _conversation.c.id == _message.c.conversation_id)
+            .where(
+                _message.c.conversation_id == conversation_id,
+                _conversation.c.user_id == user_id,
+            )
+            .order_by(_message.c.id.desc())
+            .limit(limit)
+        )
+        async with self._db.reading() as conn:
+            rows = (await conn.execute(inner)).all()
+        return [MessagePublic.model_validate(row._mapping) for row in reversed(rows)]
+
+    @staticmethod
+    def _columns() -> builtins.list[sa.Column[Any]]:
+        return [_conversation.c[name] for name in ConversationPublic.model_fields]
+
+    def _select(self, user_id: str, conversation_id: str) -> sa.Select[Any]:
+        return sa.select(*self._columns()).where(
+            _conversation.c.id == conversation_id, _conversation.c.user_id == user_id
+        )
+
+    @staticmethod
+    def _messages() -> sa.Select[Any]:
+        return sa.select(*(_message.c[name] for name in MessagePublic.model_fields))
