@@ -25,6 +25,8 @@ POSTGRES_URL = os.environ.get(
     "TODO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 REQUIRE_POSTGRES = os.environ.get("TODO_REQUIRE_POSTGRES") == "1"
+# For messages: the URL without its password.
+SHOWN_POSTGRES_URL = make_url(POSTGRES_URL).render_as_string(hide_password=True)
 BACKENDS = ("sqlite", "postgres")
 
 
@@ -67,7 +69,9 @@ def postgres_template() -> Iterator[str | None]:
         asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         if REQUIRE_POSTGRES:
-            pytest.fail(f"PostgreSQL is required but does not answer at {POSTGRES_URL}: {exc}")
+            pytest.fail(
+                f"PostgreSQL is required but does not answer at {SHOWN_POSTGRES_URL}: {exc}"
+            )
         yield None
         return
     try:
@@ -88,7 +92,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def fresh_postgres_url(postgres_template: str | None) -> Iterator[str]:
     """An empty (unmigrated) PostgreSQL database of this test's own."""
     if postgres_template is None:
-        pytest.skip(f"PostgreSQL does not answer at {POSTGRES_URL}")
+        pytest.skip(f"PostgreSQL does not answer at {SHOWN_POSTGRES_URL}")
     name = f"todo_test_{uuid.uuid4().hex[:12]}"
     asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
     try:
@@ -111,7 +115,7 @@ def database_url(
         yield f"sqlite+aiosqlite:///{path}"
         return
     if postgres_template is None:
-        pytest.skip(f"PostgreSQL does not answer at {POSTGRES_URL}")
+        pytest.skip(f"PostgreSQL does not answer at {SHOWN_POSTGRES_URL}")
     name = f"todo_test_{uuid.uuid4().hex[:12]}"
     asyncio.run(_admin(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
     try:
