@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 
 
@@ -40,7 +39,11 @@ def main(argv: list[str] | None = None) -> None:
 
         serve(host=args.host, port=args.port)
         return
-    user = (args.user or os.environ.get("TODO_USER_ID") or "").strip()
+    # Settings are light to import (no fastmcp) and, unlike os.environ, include `.env`.
+    from mcp_server.settings import ServerSettings
+
+    settings = ServerSettings()
+    user = (args.user or settings.user_id or "").strip()
     if not user:
         sys.exit(
             "todo-mcp: no user: pass --user ID or set TODO_USER_ID (the stdio server acts for "
@@ -48,12 +51,11 @@ def main(argv: list[str] | None = None) -> None:
         )
 
     from mcp_server.server import build_server
-    from mcp_server.settings import ServerSettings
     from storage.database import DatabaseURLError, resolve_url
     from storage.errors import StorageError
 
     try:
-        settings = ServerSettings(user_id=user)
+        settings = settings.model_copy(update={"user_id": user})
         # The lifespan opens the database only once the server runs; check the URL now so a
         # bad one is a one-line message rather than a traceback from inside the lifespan.
         resolve_url(settings.resolved_database_url())
