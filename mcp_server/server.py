@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from typing import Any
 
 from fastmcp import FastMCP
@@ -51,6 +53,13 @@ class _ArgumentErrors(Middleware):
             raise TaskToolError("invalid_arguments", "Invalid arguments.") from exc
 
 
+def _version() -> str:
+    try:
+        return package_version("todo-mcp")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
 def build_server(settings: ServerSettings, *, repository: TaskRepository | None = None) -> FastMCP:
     """The MCP server. Given a `repository`, it uses that one (an embedding app owns the
     database); otherwise its lifespan opens and migrates the configured database."""
@@ -81,6 +90,7 @@ def build_server(settings: ServerSettings, *, repository: TaskRepository | None 
     server = FastMCP(
         "todo-mcp",
         instructions=INSTRUCTIONS,
+        version=_version(),
         lifespan=lifespan,
         middleware=[_ArgumentErrors()],
         mask_error_details=True,

@@ -17,6 +17,7 @@ from storage.models import (
     Description,
     DueDate,
     Priority,
+    SearchText,
     SortKey,
     StatusFilter,
     Tag,
@@ -30,7 +31,10 @@ from storage.models import (
 )
 from storage.tasks import TaskRepository
 
-TaskId = Annotated[int, Field(ge=1, description="The task's id, as returned by list_tasks.")]
+# Ids are PostgreSQL integers: a larger number can name no task.
+TaskId = Annotated[
+    int, Field(ge=1, le=2**31 - 1, description="The task's id, as returned by list_tasks.")
+]
 TitleArg = Annotated[Title, Field(description="Short title, 1-200 characters.")]
 DescriptionArg = Annotated[
     Description | None, Field(description="Longer notes, up to 1000 characters.")
@@ -39,6 +43,9 @@ PriorityArg = Annotated[Priority, Field(description="low, medium or high.")]
 DueDateArg = Annotated[DueDate | None, Field(description="Due date as YYYY-MM-DD.")]
 TagsArg = Annotated[
     Tags, Field(description="Up to 10 labels of 1-32 characters; duplicates are dropped.")
+]
+CompletedArg = Annotated[
+    StrictBool, Field(description="true marks the task done; false marks it not done.")
 ]
 ExpectedVersion = Annotated[
     int | None,
@@ -79,7 +86,7 @@ def register_tools(
         description: DescriptionArg = None,
         priority: PriorityArg = Priority.medium,
         due_date: DueDateArg = None,
-        tags: TagsArg | None = None,
+        tags: TagsArg = Field(default_factory=list),  # noqa: B008 (pydantic reads it)
         completed: Annotated[StrictBool, Field(description="true if it is already done.")] = False,
         idempotency_key: IdempotencyKey = None,
     ) -> TaskPublic:
@@ -93,7 +100,7 @@ def register_tools(
             description=description,
             priority=priority,
             due_date=due_date,
-            tags=tags or [],
+            tags=tags,
             completed=completed,
         )
         return await repository().create(user(), data, idempotency_key=idempotency_key)
@@ -105,7 +112,7 @@ def register_tools(
             StatusFilter, Field(description="all, pending (not done) or completed.")
         ] = "all",
         query: Annotated[
-            str | None,
+            SearchText,
             Field(description="Case-insensitive text to find in the title or description."),
         ] = None,
         priority: Annotated[Priority | None, Field(description="Only this priority.")] = None,
@@ -157,7 +164,7 @@ def register_tools(
         priority: PriorityArg | MISSING = MISSING,
         due_date: DueDateArg | MISSING = MISSING,
         tags: TagsArg | MISSING = MISSING,
-        completed: StrictBool | MISSING = MISSING,
+        completed: CompletedArg | MISSING = MISSING,
         expected_version: ExpectedVersion = None,
     ) -> TaskPublic:
         """Change some fields of a task and return it as it now is.
@@ -182,9 +189,7 @@ def register_tools(
     @reports_storage_errors
     async def complete_task(
         task_id: TaskId,
-        completed: Annotated[
-            StrictBool, Field(description="true marks it done; false marks it not done.")
-        ] = True,
+        completed: CompletedArg = True,
     ) -> TaskPublic:
         """Mark a task as done (or, with completed=false, as not done again) and return it."""
         return await repository().update(user(), task_id, TaskUpdate(completed=completed))
