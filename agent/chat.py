@@ -8,6 +8,7 @@ the model, and the model's content kept verbatim (thought signatures included).
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
-from fastmcp.exceptions import FastMCPError
+from fastmcp.exceptions import FastMCPError, NotFoundError
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
@@ -27,6 +28,18 @@ from agent.prompt import system_instruction
 from storage.conversations import ConversationRepository, MessagePublic, title_from
 
 log = logging.getLogger(__name__)
+
+# google-genai 3.x sends with httpx2 (a fork whose exceptions are not httpx's) when it is
+# installed, and with httpx otherwise: transport failures of both must become model errors.
+_TIMEOUTS: tuple[type[Exception], ...] = (httpx.TimeoutException,)
+_TRANSPORT_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError,)
+try:
+    import httpx2
+except ImportError:  # pragma: no cover - an SDK that still uses httpx alone
+    pass
+else:
+    _TIMEOUTS += (httpx2.TimeoutException,)
+    _TRANSPORT_ERRORS += (httpx2.HTTPError,)
 
 MAX_ROUNDS = 8
 HISTORY_MESSAGES = 40
@@ -52,6 +65,10 @@ class ChatAgent:
     conversations: ConversationRepository
     max_rounds: int = MAX_ROUNDS
     _declarations: list[types.FunctionDeclaration] | None = field(default=None, init=False)
+
+    async def aclose(self) -> None:
+        """Close the model client's connections (at application shutdown)."""
+        await self.client.aio.aclose()
 
     async def start(self, user_id: str, message: str, conversation_id: str | None) -> ChatTurn:
         """Find (or open) the conversation and store the user's message; the model is asked
@@ -155,16 +172,23 @@ class ChatTurn:
                     yield part
         except genai_errors.APIError as exc:
             raise _model_error(exc) from exc
-        except httpx.TimeoutException as exc:
+        except genai_errors.UnknownApiResponseError as exc:
+            log.warning("unreadable answer from the model: %s", exc)
+            raise ModelError(502, "The model sent an answer that could not be read.") from exc
+        except _TIMEOUTS as exc:
             raise ModelError(504, "The model did not answer in time.") from exc
-        except httpx.HTTPError as exc:
+        except _TRANSPORT_ERRORS as exc:
             log.warning("could not reach the model: %s", exc)
             raise ModelError(502, "The model could not be reached.") from exc
 
     async def _execute(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        declared = [d.name for d in self.agent._declarations or [] if d.name]
+        if name not in declared:
+            # Answered here: fastmcp's unknown-tool error is not a FastMCPError.
+            return {"error": f"There is no tool named {name!r}; use one of {', '.join(declared)}."}
         try:
             return {"result": await self.agent.tools.call(self.user_id, name, arguments)}
-        except FastMCPError as exc:
+        except (FastMCPError, NotFoundError) as exc:
             return {"error": str(exc) or "The tool failed."}
 
 
@@ -178,12 +202,29 @@ def _parts(response: types.GenerateContentResponse) -> list[types.Part]:
 def _model_error(exc: genai_errors.APIError) -> ModelError:
     if exc.code == 429:
         return ModelError(
-            503, "The model is busy (rate-limited); try again shortly.", retry_after=30
+            503,
+            "The model is busy (rate-limited); try again shortly.",
+            retry_after=_suggested_wait(exc),
         )
     if exc.code == 504:
         return ModelError(504, "The model did not answer in time.")
     log.warning("the model answered %s: %s", exc.code, exc.message)
     return ModelError(502, f"The model failed to answer (HTTP {exc.code}).")
+
+
+def _suggested_wait(exc: genai_errors.APIError, default_s: int = 30) -> int:
+    """Seconds to wait, from the RetryInfo a 429 may carry (`"retryDelay": "17s"`)."""
+    details = (
+        exc.details.get("error", {}).get("details", []) if isinstance(exc.details, dict) else []
+    )
+    for detail in details if isinstance(details, list) else []:
+        delay = detail.get("retryDelay") if isinstance(detail, dict) else None
+        if isinstance(delay, str) and delay.endswith("s"):
+            try:
+                return max(1, math.ceil(float(delay[:-1])))
+            except ValueError:
+                break
+    return default_s
 
 
 def history_contents(messages: Sequence[MessagePublic]) -> list[types.Content]:

@@ -1,9 +1,9 @@
 """Gemini function declarations derived from the MCP tool list: one source of truth.
 
 The tools' JSON Schemas are reduced to the subset the Gemini API documents for function
-parameters (its OpenAPI-style `Schema`): `$ref`s inlined, `anyOf [X, null]` turned into a
-nullable X, and keywords it does not know dropped. Arguments that exist for the HTTP layer
-(`expected_version`, `idempotency_key`) are hidden from the model.
+parameters (its OpenAPI-style `Schema`, sent as `parameters`): `$ref`s inlined,
+`anyOf [X, null]` turned into a nullable X, and keywords it does not know dropped. Arguments
+that exist for the HTTP layer (`expected_version`, `idempotency_key`) are hidden from the model.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def function_declarations(tools: list[Tool]) -> list[types.FunctionDeclaration]:
         types.FunctionDeclaration(
             name=tool.name,
             description=tool.description or "",
-            parameters_json_schema=gemini_parameters(tool.input_schema),
+            parameters=types.Schema.model_validate(gemini_parameters(tool.input_schema)),
         )
         for tool in tools
     ]
@@ -87,6 +87,8 @@ def _convert(node: Any, defs: dict[str, Any]) -> Any:
         if key not in _ALLOWED_KEYS:
             continue
         if key == "format" and value not in _ALLOWED_FORMATS:
+            continue
+        if key == "default" and value is None:
             continue
         if key == "properties":
             result[key] = {name: _convert(sub, defs) for name, sub in value.items()}

@@ -30,7 +30,7 @@ from http_adapter.task_routes import task_routes
 from mcp_server.server import build_server
 from storage.conversations import ConversationRepository
 from storage.database import Database
-from storage.errors import StorageUnavailableError
+from storage.errors import StorageError
 from storage.migrate import migrate
 from storage.tasks import TaskRepository
 
@@ -38,9 +38,6 @@ if TYPE_CHECKING:
     from agent.chat import ChatAgent
 
 log = logging.getLogger(__name__)
-
-# How long one model call may take before the turn answers 504.
-MODEL_TIMEOUT_MS = 60_000
 
 ALLOWED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 ALLOWED_HEADERS = [
@@ -88,7 +85,9 @@ def build_app(settings: ApiSettings) -> Starlette:
     async def health(_request: Request) -> Response:
         try:
             await db.ping()
-        except StorageUnavailableError:
+        except StorageError:
+            # `SELECT 1` failing for any reason (e.g. a database that refuses connections, which
+            # storage does not count as "unavailable") means the database cannot serve us.
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
         return JSONResponse({"status": "ok", "database": "ok"})
 
@@ -102,6 +101,8 @@ def build_app(settings: ApiSettings) -> Starlette:
             async with mcp_app.lifespan(mcp_app):
                 yield
         finally:
+            if agent is not None:
+                await agent.aclose()
             await db.dispose()
 
     routes = [
@@ -149,9 +150,11 @@ def _chat_agent(
 
     from agent.chat import ChatAgent
 
+    # The SDK takes its timeout in milliseconds; past it the turn answers 504.
+    timeout_ms = max(1, round(settings.gemini_timeout_s * 1000))
     client = genai.Client(
         api_key=settings.gemini_api_key,
-        http_options=types.HttpOptions(base_url=settings.gemini_base_url, timeout=MODEL_TIMEOUT_MS),
+        http_options=types.HttpOptions(base_url=settings.gemini_base_url, timeout=timeout_ms),
     )
     return ChatAgent(
         client=client, model=settings.gemini_model, tools=dispatcher, conversations=conversations

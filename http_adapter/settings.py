@@ -39,6 +39,12 @@ class ApiSettings(ServerSettings):
     gemini_api_key: str | None = Field(default=None, validation_alias="GEMINI_API_KEY")
     gemini_model: str = Field(default="gemini-2.5-flash", validation_alias="GEMINI_MODEL")
     gemini_base_url: str | None = Field(default=None, validation_alias="GEMINI_BASE_URL")
+    gemini_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        validation_alias="GEMINI_TIMEOUT_S",
+        description="seconds one model call may take before the turn answers 504",
+    )
     chat_rate_limit: int = Field(
         default=20, ge=1, validation_alias="CHAT_RATE_LIMIT", description="chat turns a minute"
     )
