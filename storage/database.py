@@ -25,6 +25,11 @@ log = logging.getLogger(__name__)
 DEFAULT_DB_FILE = "todo.db"
 _PG_SCHEMES = {"postgres", "postgresql", "postgresql+asyncpg"}
 _SSL_MODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+_CHANNEL_BINDINGS = {"disable", "prefer", "require"}
+# SQLSTATE classes that mean "no usable connection" rather than "this statement is wrong":
+# connection exceptions, rejected credentials, a missing database, exhausted resources (too
+# many connections) and a server shutting down. asyncpg reports them as plain DBAPI errors.
+_UNAVAILABLE_SQLSTATES = ("08", "28", "3D", "53", "57P")
 # How long a PostgreSQL connection attempt may take before the database counts as unreachable.
 _CONNECT_TIMEOUT_S = 5
 # How long a SQLite writer waits for another to finish before giving up.
@@ -66,6 +71,11 @@ def resolve_url(raw: str) -> tuple[URL, dict[str, Any]]:
         raise DatabaseURLError("DATABASE_URL gives sslmode or channel_binding more than once")
     if sslmode is not None and sslmode not in _SSL_MODES:
         raise DatabaseURLError(f"DATABASE_URL sslmode={sslmode!r} is not a libpq sslmode")
+    if channel_binding is not None and channel_binding not in _CHANNEL_BINDINGS:
+        # libpq refuses an unknown value; dropping it would silently lose a TLS requirement.
+        raise DatabaseURLError(
+            f"DATABASE_URL channel_binding={channel_binding!r} is not a libpq channel_binding"
+        )
     if channel_binding == "require":
         if sslmode in ("disable", "allow", "prefer"):
             raise DatabaseURLError("channel_binding=require needs TLS but sslmode turns it off")
@@ -131,6 +141,12 @@ def translate_errors() -> Iterator[None]:
     except StorageError:
         raise
     except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
+        log.warning("database unavailable: %s", exc)
+        raise StorageUnavailableError() from exc
+    except sa.exc.DBAPIError as exc:
+        if not str(getattr(exc.orig, "sqlstate", None) or "").startswith(_UNAVAILABLE_SQLSTATES):
+            log.exception("database error")
+            raise StorageError("the database rejected the operation") from exc
         log.warning("database unavailable: %s", exc)
         raise StorageUnavailableError() from exc
     except (OSError, TimeoutError) as exc:

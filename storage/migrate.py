@@ -37,7 +37,9 @@ async def migrate(db: Database) -> None:
             return
         await _upgrade(db, advisory_lock=True)
         return
-    lock = FileLock(_lock_path(db.sqlite_path), timeout=_LOCK_WAIT_S)
+    # Not thread-local: it is acquired in a worker thread and released on this one, and a
+    # thread-local lock would ignore that release and stay held as long as the object lives.
+    lock = FileLock(_lock_path(db.sqlite_path), timeout=_LOCK_WAIT_S, thread_local=False)
     try:
         await anyio.to_thread.run_sync(lock.acquire)
     except Timeout:

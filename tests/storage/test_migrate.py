@@ -1,0 +1,249 @@
+"""Bringing the schema up to date: cheaply at head, correctly from scratch, safely in parallel."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from anyio.abc import Process
+from anyio.streams.buffered import BufferedByteReceiveStream
+from sqlalchemy import event
+from sqlmodel import SQLModel
+
+import storage.migrate
+import storage.models  # puts the tables on SQLModel.metadata
+from storage.database import Database
+from storage.errors import StorageUnavailableError
+from storage.migrate import migrate
+from storage.migrations import HEAD
+from storage.models import TaskCreate
+from storage.tasks import TaskRepository
+
+VERSION_QUERY = sa.text("SELECT version_num FROM alembic_version")
+
+# Migrates the database at argv[1] once stdin says go, then reports whether Alembic was imported.
+MIGRATE_SCRIPT = """
+import sys
+
+import anyio
+
+from storage.database import Database
+from storage.migrate import migrate
+
+
+async def main(url: str) -> None:
+    db = Database(url)
+    try:
+        print("ready", flush=True)
+        sys.stdin.readline()
+        await migrate(db)
+    finally:
+        await db.dispose()
+
+
+anyio.run(main, sys.argv[1])
+print("alembic imported" if "alembic" in sys.modules else "alembic not imported", flush=True)
+"""
+
+
+class MigratingProcess:
+    """`python -c MIGRATE_SCRIPT url`, held at its start line until `go()`."""
+
+    def __init__(self, process: Process) -> None:
+        assert process.stdin is not None
+        assert process.stdout is not None
+        self.process = process
+        self._stdin = process.stdin
+        self._stdout = BufferedByteReceiveStream(process.stdout)
+
+    async def ready(self) -> None:
+        try:
+            line = await self._stdout.receive_until(b"\n", 1000)
+        except anyio.IncompleteRead:
+            line = b""
+        if line != b"ready":
+            await self.finish()  # shows the child's stderr if it failed
+            pytest.fail(f"the migrating process said {line!r}, not 'ready'")
+
+    async def go(self) -> None:
+        await self._stdin.send(b"go\n")
+
+    async def finish(self) -> str:
+        """Wait for a successful exit and return what was printed after "ready"."""
+        output = bytearray()
+        try:
+            while True:
+                output += await self._stdout.receive()
+        except anyio.EndOfStream:
+            pass
+        code = await self.process.wait()
+        assert self.process.stderr is not None
+        errors = b""
+        try:
+            while True:
+                errors += await self.process.stderr.receive()
+        except anyio.EndOfStream:
+            pass
+        assert code == 0, errors.decode()
+        return output.decode().strip()
+
+
+async def run_migrating_processes(url: str, count: int) -> list[str]:
+    """Start `count` processes, let them all migrate at once, and return what each reported."""
+    command = [sys.executable, "-W", "error", "-c", MIGRATE_SCRIPT, url]
+    with anyio.fail_after(120):
+        async with AsyncExitStack() as stack:
+            processes = [
+                MigratingProcess(await stack.enter_async_context(await anyio.open_process(command)))
+                for _ in range(count)
+            ]
+            for process in processes:
+                await process.ready()
+            for process in processes:
+                await process.go()
+            return [await process.finish() for process in processes]
+
+
+async def versions(url: str) -> list[str]:
+    db = Database(url)
+    try:
+        async with db.reading() as conn:
+            return list((await conn.execute(VERSION_QUERY)).scalars())
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty, never migrated database on each backend in turn."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    url: str = request.getfixturevalue("fresh_postgres_url")
+    return url
+
+
+def test_head_constant_is_the_newest_migration() -> None:
+    config = Config()
+    config.set_main_option("script_location", "storage:migrations")
+    script = ScriptDirectory.from_config(config)
+
+    assert script.get_heads() == [HEAD]
+
+
+def _schema_differences(connection: sa.Connection) -> list[Any]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, SQLModel.metadata))
+
+
+async def test_migrated_schema_matches_the_models(fresh_url: str) -> None:
+    db = Database(fresh_url)
+    try:
+        await migrate(db)
+        async with db.reading() as conn:
+            differences = await conn.run_sync(_schema_differences)
+            version = list((await conn.execute(VERSION_QUERY)).scalars())
+    finally:
+        await db.dispose()
+
+    assert differences == []
+    assert version == [HEAD]
+
+
+async def test_freshly_migrated_database_stores_tasks(fresh_url: str) -> None:
+    db = Database(fresh_url)
+    try:
+        await migrate(db)
+        tasks = TaskRepository(db)
+        task = await tasks.create("alice", TaskCreate(title="first"))
+        assert await tasks.get("alice", task.id) == task
+    finally:
+        await db.dispose()
+
+
+async def test_migrating_an_up_to_date_database_costs_one_query_and_keeps_data(
+    db: Database, tasks: TaskRepository
+) -> None:
+    task = await tasks.create("alice", TaskCreate(title="keep me"))
+    await db.ping()  # the first connection's own set-up is not the migration's cost
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        await migrate(db)
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+
+    assert statements == [str(VERSION_QUERY)]
+    assert await tasks.get("alice", task.id) == task
+
+
+async def test_migrating_an_up_to_date_database_does_not_import_alembic(
+    database_url: str,
+) -> None:
+    assert await run_migrating_processes(database_url, 1) == ["alembic not imported"]
+
+
+async def test_migrating_a_fresh_database_does_import_alembic(fresh_url: str) -> None:
+    # The counterpart of the test above: shows the check can see an import.
+    assert await run_migrating_processes(fresh_url, 1) == ["alembic imported"]
+
+
+async def test_two_processes_migrating_one_fresh_database_both_succeed(fresh_url: str) -> None:
+    reports = await run_migrating_processes(fresh_url, 2)
+
+    assert len(reports) == 2
+    assert await versions(fresh_url) == [HEAD]
+    db = Database(fresh_url)
+    try:
+        async with db.reading() as conn:
+            assert await conn.run_sync(_schema_differences) == []
+    finally:
+        await db.dispose()
+
+
+async def test_migrating_an_unreachable_database_is_unavailable() -> None:
+    db = Database("postgresql://todo@127.0.0.1:1/todo")
+    try:
+        with anyio.fail_after(3), pytest.raises(StorageUnavailableError):
+            await migrate(db)
+    finally:
+        await db.dispose()
+
+
+async def test_a_failed_migration_does_not_keep_the_sqlite_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Wait for the lock briefly, so a lock left held fails this test quickly.
+    monkeypatch.setattr(storage.migrate, "_LOCK_WAIT_S", 2)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'todo.db'}"
+    db = Database(url)
+    try:
+        async with db.writing() as conn:
+            await conn.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32))"))
+            await conn.execute(sa.text("INSERT INTO alembic_version VALUES ('from_the_future')"))
+        with pytest.raises(CommandError) as failure:
+            await migrate(db)
+
+        # A server retrying while the failure is still being handled must get the lock again.
+        assert failure.value is not None
+        async with db.writing() as conn:
+            await conn.execute(sa.text("DELETE FROM alembic_version"))
+        with anyio.fail_after(10):
+            await migrate(db)
+    finally:
+        await db.dispose()
+
+    assert await versions(url) == [HEAD]
