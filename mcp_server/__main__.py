@@ -10,6 +10,9 @@ import argparse
 import logging
 import sys
 
+# User ids are stored in columns of this size.
+MAX_USER_ID = 255
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -44,6 +47,8 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = ServerSettings()
     user = (args.user or settings.user_id or "").strip()
+    if len(user) > MAX_USER_ID:
+        sys.exit(f"todo-mcp: the user id is longer than {MAX_USER_ID} characters")
     if not user:
         sys.exit(
             "todo-mcp: no user: pass --user ID or set TODO_USER_ID (the stdio server acts for "

@@ -26,6 +26,13 @@ DEFAULT_DB_FILE = "todo.db"
 _PG_SCHEMES = {"postgres", "postgresql", "postgresql+asyncpg"}
 _SSL_MODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
 _CHANNEL_BINDINGS = {"disable", "prefer", "require"}
+# Query parameters SQLAlchemy's asyncpg dialect passes on as they are; libpq's others are
+# translated above or refused, never handed to the driver to fail with a TypeError later.
+_ASYNCPG_URL_PARAMETERS = {
+    "command_timeout",
+    "prepared_statement_cache_size",
+    "target_session_attrs",
+}
 # SQLSTATE classes that mean "no usable connection" rather than "this statement is wrong":
 # connection exceptions, rejected credentials, a missing database, exhausted resources (too
 # many connections) and a server shutting down. asyncpg reports them as plain DBAPI errors.
@@ -83,6 +90,24 @@ def resolve_url(raw: str) -> tuple[URL, dict[str, Any]]:
         log.info("channel_binding is not supported by asyncpg; TLS is still required")
     if sslmode is not None:
         connect_args["ssl"] = sslmode
+    for name, value in list(query.items()):
+        if isinstance(value, tuple):
+            raise DatabaseURLError(f"DATABASE_URL gives {name} more than once")
+        if name == "connect_timeout":
+            try:
+                connect_args["timeout"] = float(value)
+            except ValueError:
+                raise DatabaseURLError(f"DATABASE_URL connect_timeout={value!r}") from None
+            del query[name]
+        elif name == "application_name":
+            connect_args["server_settings"] = {"application_name": value}
+            del query[name]
+        elif name not in _ASYNCPG_URL_PARAMETERS:
+            raise DatabaseURLError(
+                f"DATABASE_URL parameter {name!r} is not supported (asyncpg accepts "
+                f"sslmode, channel_binding, connect_timeout, application_name, "
+                f"{', '.join(sorted(_ASYNCPG_URL_PARAMETERS))})"
+            )
     return url.set(drivername="postgresql+asyncpg", query=query), connect_args
 
 
@@ -97,7 +122,13 @@ class Database:
         if self.is_sqlite:
             if url.database and url.database != ":memory:":
                 self.sqlite_path = Path(url.database)
-                self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise DatabaseURLError(
+                        f"cannot create the database directory {self.sqlite_path.parent}: "
+                        f"{exc.strerror}"
+                    ) from None
             self.engine: AsyncEngine = create_async_engine(url, connect_args=connect_args)
             _configure_sqlite(self.engine)
         else:

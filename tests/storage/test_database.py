@@ -88,10 +88,10 @@ def test_channel_binding_require_with_tls_turned_off_is_refused(sslmode: str) ->
 
 @pytest.mark.parametrize("sslmode", ["disable", "prefer", "require", "verify-ca", "verify-full"])
 def test_sslmode_becomes_asyncpgs_ssl_argument(sslmode: str) -> None:
-    url, connect_args = resolve_url(f"postgresql://h/db?sslmode={sslmode}&application=x")
+    url, connect_args = resolve_url(f"postgresql://h/db?sslmode={sslmode}&command_timeout=5")
 
     assert connect_args["ssl"] == sslmode
-    assert dict(url.query) == {"application": "x"}
+    assert dict(url.query) == {"command_timeout": "5"}
 
 
 @pytest.mark.parametrize(
@@ -272,3 +272,15 @@ async def test_postgres_that_refuses_the_connection_is_unavailable(
             await TaskRepository(db).list("alice", TaskQuery())
     finally:
         await db.dispose()
+
+
+def test_libpq_connect_timeout_and_application_name_are_translated() -> None:
+    url, connect_args = resolve_url("postgresql://h/db?connect_timeout=12&application_name=todo")
+    assert dict(url.query) == {}
+    assert connect_args["timeout"] == 12.0
+    assert connect_args["server_settings"] == {"application_name": "todo"}
+
+
+def test_url_parameter_the_driver_would_choke_on_is_refused() -> None:
+    with pytest.raises(DatabaseURLError, match="options"):
+        resolve_url("postgresql://h/db?options=-c%20search_path%3Dx")
