@@ -51,11 +51,22 @@ def task_routes(ctx: AppContext) -> list[Route]:
                 raise HTTPProblem(422, "Idempotency-Key must be 1 to 255 characters.")
             arguments["idempotency_key"] = key
             async with ctx.in_flight(user, key):
+                await _within_quota(user)
                 task = await ctx.call_tool(user, "add_task", arguments)
         else:
+            await _within_quota(user)
             task = await ctx.call_tool(user, "add_task", arguments)
         location = f"{ctx.base_url(request)}/api/{user}/tasks/{task['id']}"
         return _task_response(task, status=201, headers={"Location": location})
+
+    async def _within_quota(user: str) -> None:
+        # A soft limit: creates racing at the boundary may pass it by a few.
+        page = await ctx.call_tool(user, "list_tasks", {"limit": 1})
+        quota = ctx.settings.task_quota
+        if page["total"] >= quota:
+            raise HTTPProblem(
+                409, f"You have reached the limit of {quota} tasks; delete some to add more."
+            )
 
     async def get_task(request: Request) -> Response:
         user = await ctx.authorize(request)
