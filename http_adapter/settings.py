@@ -13,8 +13,6 @@ from mcp_server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TASK_QUOTA = 10_000
-
 
 def _split_list(value: object) -> object:
     if isinstance(value, str):
@@ -35,7 +33,6 @@ class ApiSettings(ServerSettings):
     allowed_hosts: Annotated[list[str] | None, NoDecode] = Field(
         default=None, validation_alias="ALLOWED_HOSTS"
     )
-    task_quota: int = Field(default=DEFAULT_TASK_QUOTA, ge=1, validation_alias="TODO_TASK_QUOTA")
     gemini_api_key: str | None = Field(default=None, validation_alias="GEMINI_API_KEY")
     gemini_model: str = Field(default="gemini-2.5-flash", validation_alias="GEMINI_MODEL")
     gemini_base_url: str | None = Field(default=None, validation_alias="GEMINI_BASE_URL")

@@ -51,22 +51,11 @@ def task_routes(ctx: AppContext) -> list[Route]:
                 raise HTTPProblem(422, "Idempotency-Key must be 1 to 255 characters.")
             arguments["idempotency_key"] = key
             async with ctx.in_flight(user, key):
-                await _within_quota(user)
                 task = await ctx.call_tool(user, "add_task", arguments)
         else:
-            await _within_quota(user)
             task = await ctx.call_tool(user, "add_task", arguments)
         location = f"{ctx.base_url(request)}/api/{user}/tasks/{task['id']}"
         return _task_response(task, status=201, headers={"Location": location})
-
-    async def _within_quota(user: str) -> None:
-        # A soft limit: creates racing at the boundary may pass it by a few.
-        page = await ctx.call_tool(user, "list_tasks", {"limit": 1})
-        quota = ctx.settings.task_quota
-        if page["total"] >= quota:
-            raise HTTPProblem(
-                409, f"You have reached the limit of {quota} tasks; delete some to add more."
-            )
 
     async def get_task(request: Request) -> Response:
         user = await ctx.authorize(request)
@@ -112,18 +101,21 @@ def task_routes(ctx: AppContext) -> list[Route]:
     base = "/api/{user_id}/tasks"
     # One route per path, so that a 405 lists every method the path has in `Allow`.
     return [
-        _route(base, {"GET": list_tasks, "POST": create_task}),
-        _route(
+        route(base, {"GET": list_tasks, "POST": create_task}),
+        route(
             base + "/{task_id:int}",
             {"GET": get_task, "PUT": replace_task, "PATCH": patch_task, "DELETE": delete_task},
         ),
     ]
 
 
-def _route(path: str, handlers: dict[str, Handler]) -> Route:
+def route(path: str, handlers: dict[str, Handler]) -> Route:
+    """One route for all the methods of a path, so that a 405 lists every one in `Allow`."""
+
     async def endpoint(request: Request) -> Response:
-        # HEAD is served by GET (Starlette adds it to the route's methods).
-        return await handlers.get(request.method, handlers["GET"])(request)
+        # HEAD is served by GET (Starlette adds it to the methods of a route that has GET).
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
 
     return Route(path, endpoint, methods=list(handlers))
 

@@ -17,6 +17,7 @@ from pydantic import ValidationError as PydanticValidationError
 from storage.errors import (
     ConversationNotFoundError,
     IdempotencyKeyReusedError,
+    QuotaExceededError,
     StorageError,
     StorageUnavailableError,
     TaskNotFoundError,
@@ -30,6 +31,7 @@ ErrorKind = Literal[
     "not_found",
     "version_mismatch",
     "idempotency_key_reused",
+    "quota_exceeded",
     "unavailable",
     "internal",
 ]
@@ -63,6 +65,12 @@ def from_storage_error(exc: StorageError) -> TaskToolError:
                 "idempotency_key_reused",
                 "This idempotency_key was already used to create a task with different "
                 "arguments. Use a new key for a new task.",
+            )
+        case QuotaExceededError():
+            return TaskToolError(
+                "quota_exceeded",
+                f"The user already has {exc.quota} tasks, the most allowed. Nothing was added; "
+                "completed or unneeded tasks can be deleted to make room.",
             )
         case ConversationNotFoundError():
             return TaskToolError("not_found", "Conversation not found.")

@@ -75,7 +75,7 @@ def build_server(settings: ServerSettings, *, repository: TaskRepository | None 
         db = Database(settings.resolved_database_url())
         try:
             await migrate(db)
-            holder["tasks"] = TaskRepository(db)
+            holder["tasks"] = TaskRepository(db, quota=settings.task_quota)
             yield {}
         finally:
             holder.pop("tasks", None)

@@ -21,6 +21,7 @@ class ServerSettings(BaseSettings):
         validation_alias="TODO_DATA_DIR",
     )
     user_id: str | None = Field(default=None, validation_alias="TODO_USER_ID")
+    task_quota: int = Field(default=10_000, ge=1, validation_alias="TODO_TASK_QUOTA")
 
     @field_validator("database_url", "user_id", mode="before")
     @classmethod

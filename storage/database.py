@@ -35,8 +35,9 @@ _ASYNCPG_URL_PARAMETERS = {
 }
 # SQLSTATE classes that mean "no usable connection" rather than "this statement is wrong":
 # connection exceptions, rejected credentials, a missing database, exhausted resources (too
-# many connections) and a server shutting down. asyncpg reports them as plain DBAPI errors.
-_UNAVAILABLE_SQLSTATES = ("08", "28", "3D", "53", "57P")
+# many connections), a database not accepting connections or a lock not available, and a
+# server shutting down. asyncpg reports them as plain DBAPI errors.
+_UNAVAILABLE_SQLSTATES = ("08", "28", "3D", "53", "55", "57P")
 # How long a PostgreSQL connection attempt may take before the database counts as unreachable.
 _CONNECT_TIMEOUT_S = 5
 # How long a SQLite writer waits for another to finish before giving up.

@@ -46,3 +46,11 @@ class ConversationNotFoundError(StorageError):
     def __init__(self, conversation_id: str) -> None:
         super().__init__(f"conversation {conversation_id} not found")
         self.conversation_id = conversation_id
+
+
+class QuotaExceededError(StorageError):
+    """The user already has as many tasks as one user may have."""
+
+    def __init__(self, quota: int) -> None:
+        super().__init__(f"the task quota of {quota} is reached")
+        self.quota = quota

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from storage.database import Database
 from storage.errors import (
     IdempotencyKeyReusedError,
+    QuotaExceededError,
     StorageError,
     TaskNotFoundError,
     VersionMismatchError,
@@ -35,6 +36,8 @@ from storage.models import (
 )
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
+# The first half of the two-part advisory lock key taken by a quota-checked create.
+_QUOTA_LOCK = 0x7144
 
 _task: sa.Table = Task.__table__  # type: ignore[attr-defined]
 _keys: sa.Table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
@@ -64,8 +67,15 @@ class _KeyTakenError(StorageError):
 
 
 class TaskRepository:
-    def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        quota: int | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self._db = db
+        self._quota = quota
         self._clock = clock
         # Case-insensitive search is a plain substring test on casefolded columns, so `%` and
         # `_` mean themselves and both backends agree on all of Unicode.
@@ -86,6 +96,7 @@ class TaskRepository:
         }
         if idempotency_key is None:
             async with self._db.writing() as conn:
+                await self._check_quota(conn, user_id)
                 return await self._insert(conn, values)
         digest = _digest(data)
         for _ in range(2):
@@ -94,6 +105,7 @@ class TaskRepository:
                     replay = await self._replay(conn, user_id, idempotency_key, digest, now)
                     if replay is not None:
                         return replay
+                    await self._check_quota(conn, user_id)
                     task = await self._insert(conn, values)
                     await self._remember(conn, user_id, idempotency_key, digest, task, now)
                     return task
@@ -220,6 +232,19 @@ class TaskRepository:
             return sa.type_coerce(_task.c.tags, postgresql.JSONB).contains([tag])
         each = sa.func.json_each(_task.c.tags).table_valued("value")
         return sa.exists(sa.select(1).select_from(each).where(each.c.value == tag))
+
+    async def _check_quota(self, conn: AsyncConnection, user_id: str) -> None:
+        if self._quota is None:
+            return
+        if not self._db.is_sqlite:
+            # Creates of one user queue here, so two cannot both see room for one more task.
+            # (SQLite's BEGIN IMMEDIATE already lets one writer in at a time.)
+            await conn.execute(
+                sa.select(sa.func.pg_advisory_xact_lock(_QUOTA_LOCK, sa.func.hashtext(user_id)))
+            )
+        counted = sa.select(sa.func.count()).select_from(_task).where(_task.c.user_id == user_id)
+        if (await conn.execute(counted)).scalar_one() >= self._quota:
+            raise QuotaExceededError(self._quota)
 
     @staticmethod
     async def _insert(conn: AsyncConnection, values: dict[str, Any]) -> TaskPublic:

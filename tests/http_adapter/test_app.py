@@ -206,11 +206,6 @@ async def test_health_reports_a_database_refusing_connections_and_recovers(
         assert [task["title"] for task in listing.json()] == ["survives"]
 
 
-@pytest.mark.xfail(
-    reason="storage counts SQLSTATE 55000 ('database is not currently accepting connections') "
-    "as a rejected statement, not as the database being unavailable, so task routes answer 500",
-    strict=True,
-)
 async def test_task_routes_answer_503_while_the_database_refuses_connections(
     fresh_postgres_url: str, tmp_path: Path
 ) -> None:

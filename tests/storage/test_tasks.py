@@ -9,7 +9,12 @@ import anyio
 import pytest
 
 from storage.database import Database
-from storage.errors import IdempotencyKeyReusedError, TaskNotFoundError, VersionMismatchError
+from storage.errors import (
+    IdempotencyKeyReusedError,
+    QuotaExceededError,
+    TaskNotFoundError,
+    VersionMismatchError,
+)
 from storage.models import Priority, TaskCreate, TaskPublic, TaskQuery, TaskUpdate
 from storage.tasks import TaskRepository
 
@@ -669,3 +674,35 @@ async def test_concurrent_creates_with_the_same_key_create_one_task(
     page = await tasks.list(ALICE, TaskQuery())
     assert page.total == 1
     assert page.tasks[0] == results[0]
+
+
+async def test_creates_beyond_the_quota_are_refused_even_when_concurrent(db: Database) -> None:
+    repository = TaskRepository(db, quota=3)
+    await repository.create("alice", TaskCreate(title="first"))
+    outcomes: list[str] = []
+
+    async def attempt(n: int) -> None:
+        try:
+            await repository.create("alice", TaskCreate(title=f"racing {n}"))
+        except QuotaExceededError:
+            outcomes.append("refused")
+        else:
+            outcomes.append("created")
+
+    async with anyio.create_task_group() as group:
+        for n in range(6):
+            group.start_soon(attempt, n)
+
+    assert sorted(outcomes) == ["created"] * 2 + ["refused"] * 4
+    assert (await repository.list("alice", TaskQuery())).total == 3
+    # The quota is per user, and a replayed idempotent create is not a new task.
+    await repository.create("bob", TaskCreate(title="bob's own"))
+
+
+async def test_an_idempotent_replay_at_the_quota_still_answers(db: Database) -> None:
+    repository = TaskRepository(db, quota=1)
+    first = await repository.create("alice", TaskCreate(title="one"), idempotency_key="k")
+    again = await repository.create("alice", TaskCreate(title="one"), idempotency_key="k")
+    assert again == first
+    with pytest.raises(QuotaExceededError):
+        await repository.create("alice", TaskCreate(title="two"))
