@@ -6,12 +6,13 @@ import argparse
 import asyncio
 import logging
 import sys
+from typing import Any
 
 from pydantic import ValidationError
 from starlette.applications import Starlette
 
 from http_adapter.settings import ApiSettings
-from storage.database import DatabaseURLError
+from storage.database import DatabaseURLError, resolve_url
 
 
 def _fail(message: str) -> None:
@@ -44,16 +45,23 @@ def create_app() -> Starlette:
 def serve(host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
-    create_app()  # fail fast, in this process, on bad configuration
-    uvicorn.run(
-        "http_adapter.__main__:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        proxy_headers=True,
-        server_header=False,
-    )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "proxy_headers": True,
+        "server_header": False,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(), **options)
+        return
+    # Each worker builds its own app from the environment; check the configuration here first
+    # so that a mistake is one clear line, not one traceback per worker.
+    settings = load_settings()
+    try:
+        resolve_url(settings.resolved_database_url())
+    except DatabaseURLError as exc:
+        _fail(str(exc))
+    uvicorn.run("http_adapter.__main__:create_app", factory=True, workers=workers, **options)
 
 
 def _token(args: argparse.Namespace) -> None:
