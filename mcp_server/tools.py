@@ -74,12 +74,44 @@ DESTRUCTIVE = ToolAnnotations(
 )
 
 
+# What the model reads about each tool. Kept out of docstrings: fastmcp parses those with a
+# docstring parser whose import alone slows every stdio start.
+ADD_TASK = """\
+Add a new task to the user's list and return it, including its id.
+
+Use this when the user wants to remember, plan or do something ("remind me to ...",
+"add ...", "I need to ..."). Only `title` is required; fill in the other fields when
+the user mentions them. Call it once per task."""
+LIST_TASKS = """\
+List the user's tasks, with optional filters, and the total number that match.
+
+Use it to answer questions about the list ("what's due this week?", "what's left?")
+and to find a task's id before get_task, update_task, complete_task or delete_task:
+when the user names a task by its title, search with query=<a word from the title>.
+If several tasks match, ask the user which one they mean."""
+GET_TASK = """\
+Get one task by its id, with all its fields."""
+UPDATE_TASK = """\
+Change some fields of a task and return it as it now is.
+
+Give only the fields to change; the others stay as they are. description=null or
+due_date=null clears that field. tags replaces the whole list. To mark a task done
+or not done, complete_task is simpler. Find the id with list_tasks first."""
+COMPLETE_TASK = """\
+Mark a task as done (or, with completed=false, as not done again) and return it."""
+DELETE_TASK = """\
+Delete a task for good and return it as it was.
+
+Only when the user asks to delete or remove a task; to finish one, use complete_task.
+Find the id with list_tasks first, and delete only the task the user meant."""
+
+
 def register_tools(
     server: FastMCP, repository: Callable[[], TaskRepository], user: Callable[[], str]
 ) -> None:
     """Add the task tools to `server`. `repository` and `user` are looked up on every call."""
 
-    @server.tool(annotations=ADDITIVE)
+    @server.tool(description=ADD_TASK, annotations=ADDITIVE)
     @reports_storage_errors
     async def add_task(
         title: TitleArg,
@@ -90,11 +122,6 @@ def register_tools(
         completed: Annotated[StrictBool, Field(description="true if it is already done.")] = False,
         idempotency_key: IdempotencyKey = None,
     ) -> TaskPublic:
-        """Add a new task to the user's list and return it, including its id.
-
-        Use this when the user wants to remember, plan or do something ("remind me to ...",
-        "add ...", "I need to ..."). Only `title` is required; fill in the other fields when
-        the user mentions them. Call it once per task."""
         data = TaskCreate(
             title=title,
             description=description,
@@ -105,7 +132,7 @@ def register_tools(
         )
         return await repository().create(user(), data, idempotency_key=idempotency_key)
 
-    @server.tool(annotations=READ_ONLY)
+    @server.tool(description=LIST_TASKS, annotations=READ_ONLY)
     @reports_storage_errors
     async def list_tasks(
         status: Annotated[
@@ -130,12 +157,6 @@ def register_tools(
         limit: Annotated[int, Field(ge=1, le=500, description="At most this many tasks.")] = 100,
         offset: Annotated[int, Field(ge=0, description="Skip this many tasks first.")] = 0,
     ) -> TaskPage:
-        """List the user's tasks, with optional filters, and the total number that match.
-
-        Use it to answer questions about the list ("what's due this week?", "what's left?")
-        and to find a task's id before get_task, update_task, complete_task or delete_task:
-        when the user names a task by its title, search with query=<a word from the title>.
-        If several tasks match, ask the user which one they mean."""
         filters = TaskQuery(
             status=status,
             query=query,
@@ -149,13 +170,12 @@ def register_tools(
         )
         return await repository().list(user(), filters)
 
-    @server.tool(annotations=READ_ONLY)
+    @server.tool(description=GET_TASK, annotations=READ_ONLY)
     @reports_storage_errors
     async def get_task(task_id: TaskId) -> TaskPublic:
-        """Get one task by its id, with all its fields."""
         return await repository().get(user(), task_id)
 
-    @server.tool(annotations=IDEMPOTENT)
+    @server.tool(description=UPDATE_TASK, annotations=IDEMPOTENT)
     @reports_storage_errors
     async def update_task(
         task_id: TaskId,
@@ -167,11 +187,6 @@ def register_tools(
         completed: CompletedArg | MISSING = MISSING,
         expected_version: ExpectedVersion = None,
     ) -> TaskPublic:
-        """Change some fields of a task and return it as it now is.
-
-        Give only the fields to change; the others stay as they are. description=null or
-        due_date=null clears that field. tags replaces the whole list. To mark a task done
-        or not done, complete_task is simpler. Find the id with list_tasks first."""
         given = {
             "title": title,
             "description": description,
@@ -185,20 +200,15 @@ def register_tools(
             user(), task_id, changes, expected_version=expected_version
         )
 
-    @server.tool(annotations=IDEMPOTENT)
+    @server.tool(description=COMPLETE_TASK, annotations=IDEMPOTENT)
     @reports_storage_errors
     async def complete_task(
         task_id: TaskId,
         completed: CompletedArg = True,
     ) -> TaskPublic:
-        """Mark a task as done (or, with completed=false, as not done again) and return it."""
         return await repository().update(user(), task_id, TaskUpdate(completed=completed))
 
-    @server.tool(annotations=DESTRUCTIVE)
+    @server.tool(description=DELETE_TASK, annotations=DESTRUCTIVE)
     @reports_storage_errors
     async def delete_task(task_id: TaskId, expected_version: ExpectedVersion = None) -> TaskPublic:
-        """Delete a task for good and return it as it was.
-
-        Only when the user asks to delete or remove a task; to finish one, use complete_task.
-        Find the id with list_tasks first, and delete only the task the user meant."""
         return await repository().delete(user(), task_id, expected_version=expected_version)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import anyio.to_thread
 import sqlalchemy as sa
-from filelock import FileLock, Timeout
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.database import Database, translate_errors
@@ -39,6 +38,8 @@ async def migrate(db: Database) -> None:
         return
     # Not thread-local: it is acquired in a worker thread and released on this one, and a
     # thread-local lock would ignore that release and stay held as long as the object lives.
+    from filelock import FileLock, Timeout  # only when there is something to migrate
+
     lock = FileLock(_lock_path(db.sqlite_path), timeout=_LOCK_WAIT_S, thread_local=False)
     try:
         await anyio.to_thread.run_sync(lock.acquire)

@@ -138,7 +138,7 @@ class Task(SQLModel, table=True):
     completed: bool = False
     priority: str = ColumnField(default=Priority.medium.value, max_length=6)
     due_date: date | None = None
-    tags: list[str] = ColumnField(default_factory=list, sa_column=Column(TagList, nullable=False))
+    tags: list[str] = ColumnField(default_factory=list, sa_column=Column(TagList(), nullable=False))
     version: int = 1
     created_at: datetime = ColumnField(sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = ColumnField(sa_column=Column(UTCDateTime, nullable=False))

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.database import Database
@@ -229,7 +228,9 @@ class TaskRepository:
 
     def _has_tag(self, tag: str) -> sa.ColumnElement[bool]:
         if not self._db.is_sqlite:
-            return sa.type_coerce(_task.c.tags, postgresql.JSONB).contains([tag])
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return sa.type_coerce(_task.c.tags, JSONB).contains([tag])
         each = sa.func.json_each(_task.c.tags).table_valued("value")
         return sa.exists(sa.select(1).select_from(each).where(each.c.value == tag))
 

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
 
@@ -36,12 +35,22 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-# Tags are a short list kept with the task: JSONB on PostgreSQL (so `@>` can use it), JSON text
-# on SQLite (searched with json_each).
-TagList: sa.types.TypeEngine[Any] = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+class TagList(sa.TypeDecorator[list[str]]):
+    """A short list of tags kept with the task: JSONB on PostgreSQL (so `@>` can use it), JSON
+    text on SQLite (searched with json_each). PostgreSQL's types are imported only when used,
+    which keeps them off the start-up path of a SQLite server."""
+
+    impl = sa.JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(sa.JSON())
+
 
 # Sort and search keys compare code points on both backends: SQLite's BINARY collation does,
-# and PostgreSQL does under the "C" collation (its default collation would follow the locale).
-FoldedText: sa.types.TypeEngine[str] = sa.Text().with_variant(
-    postgresql.TEXT(collation="C"), "postgresql"
-)
+# and PostgreSQL does under the "C" collation (its default would follow the locale).
+FoldedText: sa.types.TypeEngine[str] = sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
