@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -354,3 +355,66 @@ async def test_an_unreachable_database_at_start_exits_without_a_traceback(
     last = stderr.strip().splitlines()[-1]
     assert last.startswith("todo-mcp: ")
     assert "unavailable" in last
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def test_http_transport_serves_mcp_behind_bearer_tokens(tmp_path: Path) -> None:
+    import httpx
+    import jwt
+    from fastmcp import Client
+    from fastmcp.client.transports import StreamableHttpTransport
+
+    secret = "a-secret-for-the-http-transport-test-0123456789"
+    port = _free_port()
+    env = environment(
+        tmp_path,
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'todo.db'}",
+        BETTER_AUTH_SECRET=secret,
+    )
+    process = await anyio.open_process(
+        [str(TODO_MCP), "--transport", "http", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base) as http:
+            with anyio.fail_after(STARTUP_S):
+                while True:
+                    try:
+                        if (await http.get("/health")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    await anyio.sleep(0.1)
+            unauthenticated = await http.post("/mcp", json={})
+            assert unauthenticated.status_code == 401
+            assert "resource_metadata=" in unauthenticated.headers["www-authenticate"]
+
+        now = int(time.time())
+        token = jwt.encode({"sub": "alice", "iat": now, "exp": now + 600}, secret, "HS256")
+        transport = StreamableHttpTransport(
+            f"{base}/mcp", headers={"Authorization": f"Bearer {token}"}
+        )
+        async with Client(transport) as client:
+            added = await client.call_tool("add_task", {"title": "over http"})
+            assert added.structured_content is not None
+            assert added.structured_content["user_id"] == "alice"
+            listed = await client.call_tool("list_tasks", {})
+            assert listed.structured_content is not None
+            assert listed.structured_content["total"] == 1
+    finally:
+        process.terminate()
+        with anyio.fail_after(QUICK_EXIT_S):
+            await process.wait()
