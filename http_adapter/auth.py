@@ -66,6 +66,7 @@ class JwksCache:
         self._timeout_s = timeout_s
         self._keys: dict[str, jwt.PyJWK] = {}
         self._last_fetch: float | None = None
+        self._last_fetch_failed = False
         self._lock = anyio.Lock()
 
     async def key(self, kid: str) -> jwt.PyJWK:
@@ -78,6 +79,10 @@ class JwksCache:
                 await self._fetch()
                 key = self._keys.get(kid)
         if key is None:
+            if not self._keys and self._last_fetch_failed:
+                # Until a fetch succeeds no token can be judged, including within the cooldown:
+                # a 401 would tell the client to drop a token that may well be good.
+                raise AuthError(503, "The sign-in service's keys cannot be fetched.")
             raise _unauthorized("The token's signing key is not known.")
         return key
 
@@ -94,9 +99,9 @@ class JwksCache:
             key_set = jwt.PyJWKSet.from_dict(document)
         except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
             log.warning("could not fetch the JWKS from %s: %s", self._url, exc)
-            if not self._keys:
-                raise AuthError(503, "The sign-in service's keys cannot be fetched.") from None
+            self._last_fetch_failed = True
             return
+        self._last_fetch_failed = False
         self._keys = {key.key_id: key for key in key_set.keys if key.key_id}
 
 

@@ -18,7 +18,7 @@ from http_adapter.context import AppContext
 from http_adapter.problems import HTTPProblem, problem_body
 from http_adapter.rate_limit import RateLimiter
 from http_adapter.schemas import ChatRequest
-from http_adapter.task_routes import read_body
+from http_adapter.task_routes import read_body, route
 from storage.conversations import ConversationRepository
 from storage.errors import ConversationNotFoundError, StorageError, StorageUnavailableError
 
@@ -83,10 +83,12 @@ def chat_routes(
 
     base = "/api/{user_id}"
     return [
-        Route(base + "/chat", chat, methods=["POST"]),
-        Route(base + "/conversations", list_conversations, methods=["GET"]),
-        Route(base + "/conversations/{conversation_id}", get_conversation, methods=["GET"]),
-        Route(base + "/conversations/{conversation_id}", delete_conversation, methods=["DELETE"]),
+        route(base + "/chat", {"POST": chat}),
+        route(base + "/conversations", {"GET": list_conversations}),
+        route(
+            base + "/conversations/{conversation_id}",
+            {"GET": get_conversation, "DELETE": delete_conversation},
+        ),
     ]
 
 

@@ -35,11 +35,12 @@ class McpGuard:
         connection = HTTPConnection(scope)
         settings = self._ctx.settings
         hosts = settings.host_allow_list()
-        if hosts is not None and _hostname(connection.headers.get("host", "")) not in hosts:
+        host = _hostname(connection.headers.get("host", "")).lower()
+        if hosts is not None and host not in hosts:
             await _problem(421, "This host name is not served here.")(scope, receive, send)
             return
         origin = connection.headers.get("origin")
-        if origin is not None and origin not in settings.cors_origins:
+        if origin is not None and not _origin_allowed(origin, settings.cors_origins):
             await _problem(403, "This origin may not use /mcp.")(scope, receive, send)
             return
         try:
@@ -77,6 +78,10 @@ def protected_resource_metadata(ctx: AppContext) -> Any:
         return JSONResponse(body)
 
     return endpoint
+
+
+def _origin_allowed(origin: str, allowed: list[str]) -> bool:
+    return "*" in allowed or origin in allowed
 
 
 def _hostname(host: str) -> str:

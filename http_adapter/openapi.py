@@ -6,12 +6,47 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_json_schema
+from pydantic_core import core_schema
 
-from http_adapter.schemas import ListParams, TaskBody, TaskOut, TaskPatch
+from http_adapter.schemas import ChatRequest, ListParams, TaskBody, TaskOut, TaskPatch
 from http_adapter.task_routes import MAX_TASK_ID
+from storage.conversations import ConversationDetail, ConversationPublic
 
 REF = "#/components/schemas/{model}"
+# What pydantic's `strip_whitespace` trims: Unicode White_Space. Not Python's str.isspace, nor
+# the ECMAScript `\s` of JSON Schema patterns, so spelt out for every validator's regex engine.
+_WHITESPACE = r"\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+class _RestJsonSchema(GenerateJsonSchema):
+    """Describes trimmed strings as what they accept: a title of 200 characters plus padding is
+    valid, one of spaces only is not, which `minLength`/`maxLength` on the raw text would get
+    wrong both ways. The lengths move into a pattern about the text between the padding."""
+
+    def str_schema(self, schema: core_schema.StringSchema) -> JsonSchemaValue:
+        json_schema = super().str_schema(schema)
+        if schema.get("strip_whitespace"):
+            low = json_schema.pop("minLength", 0)
+            high = json_schema.pop("maxLength", None)
+            assert "pattern" not in json_schema, "a pattern on a trimmed string is not supported"
+            json_schema["pattern"] = _trimmed_length_pattern(low, high)
+        return json_schema
+
+
+def _trimmed_length_pattern(low: int, high: int | None) -> str:
+    """A regex for strings whose text, once trimmed, is `low` to `high` characters long."""
+    edge = f"[^{_WHITESPACE}]"  # the first and the last character that trimming keeps
+    middle = "[\\s\\S]{" + f"{max(low - 2, 0)},{'' if high is None else high - 2}" + "}"
+    if high == 1:
+        core = edge
+    elif low >= 2:
+        core = f"{edge}{middle}{edge}"
+    else:
+        core = f"{edge}(?:{middle}{edge})?"
+    if low == 0:
+        core = f"(?:{core})?"
+    return f"^[{_WHITESPACE}]*{core}[{_WHITESPACE}]*$"
 
 
 class ValidationErrorItem(BaseModel):
@@ -27,6 +62,20 @@ class Problem(BaseModel):
     status: int
     detail: str
     errors: list[ValidationErrorItem] | None = None
+
+
+class ToolCallRecord(BaseModel):
+    """One tool call the agent made: its result, or `{"error": ...}` if it failed."""
+
+    name: str
+    arguments: dict[str, Any]
+    result: Any
+
+
+class ChatAnswer(BaseModel):
+    conversation_id: str
+    response: str
+    tool_calls: list[ToolCallRecord]
 
 
 class Root(BaseModel):
@@ -63,8 +112,13 @@ def build_openapi(version: str) -> dict[str, Any]:
             (Problem, "serialization"),
             (Root, "serialization"),
             (Health, "serialization"),
+            (ChatRequest, "validation"),
+            (ChatAnswer, "serialization"),
+            (ConversationPublic, "serialization"),
+            (ConversationDetail, "serialization"),
         ],
         ref_template=REF,
+        schema_generator=_RestJsonSchema,
     )
     schemas = top["$defs"]
     task_ref = {"$ref": REF.format(model="TaskOut")}
@@ -93,7 +147,9 @@ def build_openapi(version: str) -> dict[str, Any]:
         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_TASK_ID},
     }
     if_match = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"}}
-    query_schema = ListParams.model_json_schema(by_alias=True, ref_template=REF)
+    query_schema = ListParams.model_json_schema(
+        by_alias=True, ref_template=REF, schema_generator=_RestJsonSchema
+    )
     schemas.update(query_schema.pop("$defs", {}))
     list_params = [
         {"name": name, "in": "query", "required": False, "schema": schema}
@@ -114,6 +170,15 @@ def build_openapi(version: str) -> dict[str, Any]:
                 "summary": "Service name and version",
                 "security": [],
                 "responses": {"200": {"description": "OK", "content": _json(_ref("Root"))}},
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "security": [],
+                "responses": {
+                    "200": {"description": "OpenAPI 3.1", "content": _json({"type": "object"})}
+                },
             }
         },
         "/health": {
@@ -165,6 +230,7 @@ def build_openapi(version: str) -> dict[str, Any]:
                         "Idempotency-Key)",
                         "headers": {**etag, "Location": _header("The new task's URL")},
                         "content": _json(task_ref),
+                        "links": _links_to_the_task(),
                     },
                     "409": _problem("The same Idempotency-Key is still being processed."),
                     **body_errors,
@@ -226,6 +292,7 @@ def build_openapi(version: str) -> dict[str, Any]:
             },
         },
     }
+    paths.update(_chat_paths(user_param, auth_errors, body_errors))
     return {
         "openapi": "3.1.0",
         "info": {"title": "todo-mcp", "version": version},
@@ -240,5 +307,103 @@ def build_openapi(version: str) -> dict[str, Any]:
     }
 
 
+def _links_to_the_task() -> dict[str, Any]:
+    """OpenAPI links from a created task to the operations on it (for clients and for
+    schemathesis' stateful tests)."""
+    parameters = {"user_id": "$request.path.user_id", "task_id": "$response.body#/id"}
+    return {
+        name: {"operationId": operation, "parameters": parameters}
+        for name, operation in [
+            ("GetTask", "getTask"),
+            ("ReplaceTask", "replaceTask"),
+            ("UpdateTask", "updateTask"),
+            ("DeleteTask", "deleteTask"),
+        ]
+    }
+
+
 def _ref(model: str) -> dict[str, Any]:
     return {"$ref": REF.format(model=model)}
+
+
+def _chat_paths(
+    user_param: dict[str, Any], auth_errors: dict[str, Any], body_errors: dict[str, Any]
+) -> dict[str, Any]:
+    conversation_param = {
+        "name": "conversation_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+    not_found = {"404": _problem("No such conversation for this user.")}
+    return {
+        "/api/{user_id}/chat": {
+            "parameters": [user_param],
+            "post": {
+                "summary": "Send the chat agent a message; it may call the task tools",
+                "operationId": "chat",
+                "requestBody": {"required": True, "content": _json(_ref("ChatRequest"))},
+                "responses": {
+                    "200": {
+                        "description": "The agent's answer; with `Accept: text/event-stream`, "
+                        "Server-Sent Events `tool_call`, `tool_result`, `delta`, then `done` "
+                        "(this same object) or `error` (a problem)",
+                        "content": {
+                            **_json(_ref("ChatAnswer")),
+                            "text/event-stream": {"schema": {"type": "string"}},
+                        },
+                    },
+                    **not_found,
+                    **body_errors,
+                    "429": {
+                        **_problem("Too many chat messages; retry after Retry-After seconds."),
+                        "headers": {"Retry-After": _header("Seconds", {"type": "integer"})},
+                    },
+                    "502": _problem("The model failed or gave no usable answer."),
+                    "504": _problem("The model did not answer in time."),
+                    **auth_errors,
+                    "503": {
+                        **_problem(
+                            "Chat is not configured (no GEMINI_API_KEY), the model is "
+                            "overloaded (with Retry-After), or the database is unavailable."
+                        ),
+                        "headers": {"Retry-After": _header("Seconds", {"type": "integer"})},
+                    },
+                },
+            },
+        },
+        "/api/{user_id}/conversations": {
+            "parameters": [user_param],
+            "get": {
+                "summary": "List chat conversations, newest first",
+                "operationId": "listConversations",
+                "responses": {
+                    "200": {
+                        "description": "The conversations",
+                        "content": _json({"type": "array", "items": _ref("ConversationPublic")}),
+                    },
+                    **auth_errors,
+                },
+            },
+        },
+        "/api/{user_id}/conversations/{conversation_id}": {
+            "parameters": [user_param, conversation_param],
+            "get": {
+                "summary": "A conversation with its messages",
+                "operationId": "getConversation",
+                "responses": {
+                    "200": {
+                        "description": "The conversation",
+                        "content": _json(_ref("ConversationDetail")),
+                    },
+                    **not_found,
+                    **auth_errors,
+                },
+            },
+            "delete": {
+                "summary": "Delete a conversation and its messages",
+                "operationId": "deleteConversation",
+                "responses": {"204": {"description": "Deleted"}, **not_found, **auth_errors},
+            },
+        },
+    }

@@ -41,7 +41,7 @@ class TaskOut(BaseModel):
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    message: str = Field(min_length=1, max_length=4000)
+    message: str = Field(min_length=1, max_length=4000, pattern=r"^[^\x00]*\S[^\x00]*$")
     conversation_id: str | None = Field(default=None, min_length=1, max_length=64)
 
 

@@ -105,8 +105,10 @@ class ApiSettings(ServerSettings):
     def host_allow_list(self) -> list[str] | None:
         """`Host` values /mcp accepts, or None when the check is off (`*`)."""
         if self.allowed_hosts is not None:
-            return None if "*" in self.allowed_hosts else self.allowed_hosts
-        hosts = ["127.0.0.1", "localhost"]
+            if "*" in self.allowed_hosts:
+                return None
+            return [host.lower() for host in self.allowed_hosts]
+        hosts = ["127.0.0.1", "localhost", "::1"]
         if self.public_url:
             hostname = urlsplit(self.public_url).hostname
             if hostname:

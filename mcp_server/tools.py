@@ -155,7 +155,9 @@ def register_tools(
             Field(description="Order by this field; a leading '-' reverses it."),
         ] = "created_at",
         limit: Annotated[int, Field(ge=1, le=500, description="At most this many tasks.")] = 100,
-        offset: Annotated[int, Field(ge=0, description="Skip this many tasks first.")] = 0,
+        offset: Annotated[
+            int, Field(ge=0, le=2**31 - 1, description="Skip this many tasks first.")
+        ] = 0,
     ) -> TaskPage:
         filters = TaskQuery(
             status=status,

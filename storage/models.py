@@ -225,7 +225,8 @@ class TaskQuery(BaseModel):
     due_after: DueDate | None = None
     sort: SortKey = "created_at"
     limit: Annotated[int, Field(ge=1, le=500)] = 100
-    offset: Annotated[int, Field(ge=0)] = 0
+    # Bounded like task ids: a larger offset can skip no more, and would overflow the database.
+    offset: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
 
 
 class TaskPublic(BaseModel):

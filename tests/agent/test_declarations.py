@@ -39,7 +39,8 @@ def parameters(declaration: types.FunctionDeclaration) -> dict[str, Any]:
     assert declaration.parameters is not None
     schema = declaration.parameters.model_dump(mode="json", exclude_none=True, by_alias=True)
     assert isinstance(schema, dict)
-    return _lower_types(schema)
+    lowered: dict[str, Any] = _lower_types(schema)
+    return lowered
 
 
 def _lower_types(node: Any) -> Any:

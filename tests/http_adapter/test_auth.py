@@ -1,0 +1,485 @@
+"""Bearer tokens on the REST routes: what is accepted, what is refused and how, and the JWKS of a
+Better Auth server (served for real on 127.0.0.1) being fetched, cached and survived."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from http_adapter.auth import AuthError, JwksCache, TokenVerifier
+from tests.http_adapter.jwks_server import JwksServer, SigningKey, claims, serving
+from tests.http_adapter.support import SECRET, Api, make_settings
+
+ApiFactory = Callable[..., AbstractAsyncContextManager[Api]]
+ALGORITHMS = ("EdDSA", "RS256", "ES256")
+PROBLEM_JSON = "application/problem+json"
+
+
+@pytest.fixture(scope="session")
+def better_auth_keys() -> dict[str, SigningKey]:
+    """The Better Auth server's signing keys, one of each algorithm it can be configured with."""
+    return {alg: SigningKey.generate(alg, kid=f"ba-{alg.lower()}-1") for alg in ALGORITHMS}
+
+
+@pytest.fixture(scope="session")
+def foreign_keys() -> dict[str, SigningKey]:
+    """Keys of the same kinds that the Better Auth server never published."""
+    return {alg: SigningKey.generate(alg, kid=f"foreign-{alg.lower()}") for alg in ALGORITHMS}
+
+
+@pytest.fixture
+def jwks(better_auth_keys: dict[str, SigningKey]) -> Iterator[JwksServer]:
+    with serving(list(better_auth_keys.values())) as server:
+        yield server
+
+
+@pytest.fixture
+async def better_auth_api(api_factory: ApiFactory, jwks: JwksServer) -> AsyncIterator[Api]:
+    """The app accepting both HS256 tokens (BETTER_AUTH_SECRET) and the JWKS's tokens."""
+    async with api_factory(BETTER_AUTH_URL=jwks.url) as api:
+        yield api
+
+
+async def list_tasks(api: Api, authorization: str | None, user: str = "alice") -> httpx.Response:
+    headers = {} if authorization is None else {"Authorization": authorization}
+    return await api.client.get(f"/api/{user}/tasks", headers=headers)
+
+
+def assert_unauthorized(response: httpx.Response) -> None:
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"].startswith("Bearer ")
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.json()["status"] == 401
+
+
+def hs256(payload: dict[str, Any], secret: str | bytes = SECRET) -> str:
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _segments(header: dict[str, Any], payload: dict[str, Any]) -> str:
+    return f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(payload).encode())}"
+
+
+def unsigned(payload: dict[str, Any]) -> str:
+    """`alg: none`: no signature at all."""
+    return _segments({"alg": "none", "typ": "JWT"}, payload) + "."
+
+
+def hmac_signed(payload: dict[str, Any], key: bytes, kid: str | None = None) -> str:
+    """HS256 computed by hand: PyJWT refuses to use a public key as an HMAC secret."""
+    header: dict[str, Any] = {"alg": "HS256", "typ": "JWT"} | ({"kid": kid} if kid else {})
+    signing_input = _segments(header, payload)
+    signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64(signature)}"
+
+
+def public_pem(key: SigningKey) -> bytes:
+    return key.private_key.public_key().public_bytes(
+        Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def without_signature(token: str) -> str:
+    return token.rsplit(".", 1)[0] + "."
+
+
+# --- accepted ----------------------------------------------------------------------------------
+
+
+async def test_hs256_token_signed_with_the_secret_is_accepted(api: Api) -> None:
+    response = await list_tasks(api, f"Bearer {api.token('alice')}")
+
+    assert response.status_code == 200, response.text
+    assert response.json() == []
+
+
+@pytest.mark.parametrize("alg", ALGORITHMS)
+async def test_better_auth_token_from_the_jwks_is_accepted(
+    better_auth_api: Api, jwks: JwksServer, better_auth_keys: dict[str, SigningKey], alg: str
+) -> None:
+    token = better_auth_keys[alg].sign(claims(jwks.url))
+
+    response = await list_tasks(better_auth_api, f"Bearer {token}")
+
+    assert response.status_code == 200, response.text
+
+
+async def test_the_user_is_the_token_subject(
+    better_auth_api: Api, jwks: JwksServer, better_auth_keys: dict[str, SigningKey]
+) -> None:
+    token = better_auth_keys["EdDSA"].sign(claims(jwks.url, sub="carol"))
+    headers = {"Authorization": f"Bearer {token}"}
+
+    created = await better_auth_api.client.post(
+        "/api/carol/tasks", json={"title": "Call the bank"}, headers=headers
+    )
+
+    assert created.status_code == 201, created.text
+    assert created.json()["user_id"] == "carol"
+
+
+async def test_bearer_scheme_is_case_insensitive(api: Api) -> None:
+    response = await list_tasks(api, f"bearer {api.token('alice')}")
+
+    assert response.status_code == 200, response.text
+
+
+# --- refused: 401 with a Bearer challenge ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Forge:
+    """What an attacker or a broken client has to hand when making a token."""
+
+    better_auth_url: str
+    keys: dict[str, SigningKey]
+    foreign: dict[str, SigningKey]
+
+    def valid_claims(self, **changes: Any) -> dict[str, Any]:
+        payload = claims(self.better_auth_url)
+        for name, value in changes.items():
+            if value is None:
+                payload.pop(name, None)
+            else:
+                payload[name] = value
+        return payload
+
+
+def _past() -> int:
+    return int(time.time()) - 3600
+
+
+def _future() -> int:
+    return int(time.time()) + 3600
+
+
+REFUSED: dict[str, Callable[[Forge], str]] = {
+    "alg none": lambda f: unsigned(f.valid_claims()),
+    "HS256 with a wrong secret": lambda f: hs256(f.valid_claims(), "another-secret-" + "x" * 40),
+    "HS384 with the right secret": lambda f: jwt.encode(f.valid_claims(), SECRET, "HS384"),
+    "HS256 signed with the RSA public key": lambda f: hmac_signed(
+        f.valid_claims(), public_pem(f.keys["RS256"]), kid=f.keys["RS256"].kid
+    ),
+    "HS256 signed with the Ed25519 public key": lambda f: hmac_signed(
+        f.valid_claims(), public_pem(f.keys["EdDSA"]), kid=f.keys["EdDSA"].kid
+    ),
+    "foreign Ed25519 key with a real kid": lambda f: f.foreign["EdDSA"].sign(
+        f.valid_claims(), kid=f.keys["EdDSA"].kid
+    ),
+    "foreign Ed25519 key with an unknown kid": lambda f: f.foreign["EdDSA"].sign(f.valid_claims()),
+    "RS256 naming the Ed25519 key": lambda f: f.keys["RS256"].sign(
+        f.valid_claims(), kid=f.keys["EdDSA"].kid
+    ),
+    "EdDSA without kid": lambda f: jwt.encode(
+        f.valid_claims(), f.keys["EdDSA"].private_key, algorithm="EdDSA"
+    ),
+    "HS256 expired": lambda f: hs256(f.valid_claims(exp=_past())),
+    "EdDSA expired": lambda f: f.keys["EdDSA"].sign(f.valid_claims(exp=_past())),
+    "HS256 nbf in the future": lambda f: hs256(f.valid_claims(nbf=_future())),
+    "EdDSA nbf in the future": lambda f: f.keys["EdDSA"].sign(f.valid_claims(nbf=_future())),
+    "HS256 without exp": lambda f: hs256(f.valid_claims(exp=None)),
+    "EdDSA without exp": lambda f: f.keys["EdDSA"].sign(f.valid_claims(exp=None)),
+    "HS256 without sub": lambda f: hs256(f.valid_claims(sub=None)),
+    "EdDSA without sub": lambda f: f.keys["EdDSA"].sign(f.valid_claims(sub=None)),
+    "HS256 with an empty sub": lambda f: hs256(f.valid_claims(sub="")),
+    "HS256 with a numeric sub": lambda f: hs256(f.valid_claims(sub=42)),
+    "EdDSA with a wrong iss": lambda f: f.keys["EdDSA"].sign(
+        f.valid_claims(iss="https://evil.example")
+    ),
+    "EdDSA with a wrong aud": lambda f: f.keys["EdDSA"].sign(
+        f.valid_claims(aud="https://evil.example")
+    ),
+    "EdDSA without iss": lambda f: f.keys["EdDSA"].sign(f.valid_claims(iss=None)),
+    "EdDSA without aud": lambda f: f.keys["EdDSA"].sign(f.valid_claims(aud=None)),
+    "HS256 without its signature": lambda f: without_signature(hs256(f.valid_claims())),
+    "EdDSA without its signature": lambda f: without_signature(
+        f.keys["EdDSA"].sign(f.valid_claims())
+    ),
+    "HS256 with another token's signature": lambda f: (
+        hs256(f.valid_claims(sub="mallory")).rsplit(".", 1)[0]
+        + "."
+        + hs256(f.valid_claims()).rsplit(".", 1)[1]
+    ),
+    "garbage": lambda _: "not-a-jwt",
+    "three garbage segments": lambda _: "a.b.c",
+}
+
+
+def refusal(response: httpx.Response) -> str:
+    """The parts of an answer that make it a proper refusal, as one comparable string."""
+    return " | ".join(
+        [
+            str(response.status_code),
+            response.headers.get("content-type", "-"),
+            response.headers.get("www-authenticate", "-"),
+        ]
+    )
+
+
+INVALID_TOKEN = f'401 | {PROBLEM_JSON} | Bearer realm="todo-mcp", error="invalid_token"'
+NO_TOKEN = f'401 | {PROBLEM_JSON} | Bearer realm="todo-mcp"'
+
+
+async def test_bad_tokens_are_refused_with_a_bearer_challenge(
+    better_auth_api: Api,
+    jwks: JwksServer,
+    better_auth_keys: dict[str, SigningKey],
+    foreign_keys: dict[str, SigningKey],
+) -> None:
+    # One app for the whole catalogue; the comparison below names every case that fails.
+    forge = Forge(jwks.url, better_auth_keys, foreign_keys)
+    # Each case changes one thing about a token that is otherwise accepted:
+    for control in (hs256(forge.valid_claims()), forge.keys["EdDSA"].sign(forge.valid_claims())):
+        assert (await list_tasks(better_auth_api, f"Bearer {control}")).status_code == 200
+    answers = {}
+    for case, make_token in REFUSED.items():
+        response = await list_tasks(better_auth_api, f"Bearer {make_token(forge)}")
+        answers[case] = refusal(response)
+
+    assert answers == dict.fromkeys(REFUSED, INVALID_TOKEN)
+
+
+NOT_BEARER = {
+    "no header": None,
+    "empty": "",
+    "scheme only": "Bearer",
+    "empty token": "Bearer ",
+    "Basic": "Basic YWxpY2U6c2VjcmV0",
+    "unknown scheme": "Token abc",
+}
+
+
+async def test_missing_or_non_bearer_credentials_are_refused(api: Api) -> None:
+    answers = {}
+    for case, authorization in NOT_BEARER.items():
+        answers[case] = refusal(await list_tasks(api, authorization))
+
+    assert answers == dict.fromkeys(NOT_BEARER, NO_TOKEN)
+
+
+async def test_basic_credentials_are_refused_even_if_they_hold_a_valid_token(api: Api) -> None:
+    response = await list_tasks(api, f"Basic {api.token('alice')}")
+
+    assert_unauthorized(response)
+
+
+async def test_oversized_authorization_header_is_refused(api: Api) -> None:
+    response = await list_tasks(api, "Bearer " + "a" * 20 * 1024)
+
+    assert response.status_code in (401, 431)
+    if response.status_code == 401:
+        assert response.headers["www-authenticate"].startswith("Bearer ")
+
+
+async def test_authorization_header_under_the_limit_is_verified_not_refused_for_size(
+    api: Api,
+) -> None:
+    response = await list_tasks(api, "Bearer " + "a" * 8000)
+
+    assert_unauthorized(response)
+
+
+# --- iss / aud ---------------------------------------------------------------------------------
+
+
+async def test_hs256_iss_and_aud_are_not_checked_unless_configured(api: Api) -> None:
+    token = hs256(claims("https://anyone.example"))
+
+    response = await list_tasks(api, f"Bearer {token}")
+
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("claim", "setting"), [("iss", "JWT_ISSUER"), ("aud", "JWT_AUDIENCE")], ids=["iss", "aud"]
+)
+async def test_hs256_must_carry_the_configured_iss_or_aud(
+    api_factory: ApiFactory, claim: str, setting: str
+) -> None:
+    expected = "https://todo.example/auth"
+    async with api_factory(**{setting: expected}) as api:
+        right = await list_tasks(api, f"Bearer {hs256(claims(None) | {claim: expected})}")
+        from_cli = await list_tasks(api, f"Bearer {api.token('alice')}")
+        wrong = await list_tasks(
+            api, f"Bearer {hs256(claims(None) | {claim: 'https://x.example'})}"
+        )
+        missing = await list_tasks(api, f"Bearer {hs256(claims(None))}")
+
+    assert right.status_code == 200, right.text
+    assert from_cli.status_code == 200, from_cli.text  # `todo-api token` signs it in
+    assert_unauthorized(wrong)
+    assert_unauthorized(missing)
+
+
+async def test_jwks_iss_and_aud_follow_jwt_issuer_and_jwt_audience(
+    api_factory: ApiFactory, jwks: JwksServer, better_auth_keys: dict[str, SigningKey]
+) -> None:
+    key = better_auth_keys["EdDSA"]
+    overridden = {"iss": "https://issuer.example", "aud": "todo-api"}
+    async with api_factory(
+        BETTER_AUTH_URL=jwks.url, JWT_ISSUER=overridden["iss"], JWT_AUDIENCE=overridden["aud"]
+    ) as api:
+        right = await list_tasks(api, f"Bearer {key.sign(claims(jwks.url) | overridden)}")
+        default = await list_tasks(api, f"Bearer {key.sign(claims(jwks.url))}")
+
+    assert right.status_code == 200, right.text
+    assert_unauthorized(default)
+
+
+# --- JWKS-only mode ----------------------------------------------------------------------------
+
+
+async def test_without_a_secret_only_jwks_tokens_are_accepted(
+    api_factory: ApiFactory,
+    jwks: JwksServer,
+    better_auth_keys: dict[str, SigningKey],
+) -> None:
+    confused = hmac_signed(claims(jwks.url), public_pem(better_auth_keys["EdDSA"]))
+    async with api_factory(BETTER_AUTH_URL=jwks.url, BETTER_AUTH_SECRET=None) as api:
+        eddsa = await list_tasks(api, f"Bearer {better_auth_keys['EdDSA'].sign(claims(jwks.url))}")
+        with_secret = await list_tasks(api, f"Bearer {hs256(claims(jwks.url))}")
+        with_public_key = await list_tasks(api, f"Bearer {confused}")
+
+    assert eddsa.status_code == 200, eddsa.text
+    assert_unauthorized(with_secret)
+    assert_unauthorized(with_public_key)
+
+
+# --- the path's user ---------------------------------------------------------------------------
+
+
+async def test_token_of_another_user_is_forbidden(
+    better_auth_api: Api, jwks: JwksServer, better_auth_keys: dict[str, SigningKey]
+) -> None:
+    bob_hs256 = better_auth_api.token("bob")
+    bob_eddsa = better_auth_keys["EdDSA"].sign(claims(jwks.url, sub="bob"))
+
+    for token in (bob_hs256, bob_eddsa):
+        response = await list_tasks(better_auth_api, f"Bearer {token}", user="alice")
+
+        assert response.status_code == 403, response.text
+        assert response.headers["content-type"] == PROBLEM_JSON
+        assert "www-authenticate" not in response.headers
+
+
+# --- the JWKS: fetched once, refetched sparingly, survived -------------------------------------
+
+
+async def test_jwks_is_fetched_once_for_many_requests(
+    better_auth_api: Api, jwks: JwksServer, better_auth_keys: dict[str, SigningKey]
+) -> None:
+    for user in ("alice", "bob", "carol"):
+        for key in better_auth_keys.values():
+            for _ in range(3):
+                token = key.sign(claims(jwks.url, sub=user))
+                response = await list_tasks(better_auth_api, f"Bearer {token}", user=user)
+                assert response.status_code == 200, response.text
+
+    assert jwks.fetches == 1
+
+
+async def test_unknown_kids_refetch_the_jwks_at_most_once_per_cooldown(
+    better_auth_api: Api,
+    jwks: JwksServer,
+    better_auth_keys: dict[str, SigningKey],
+    foreign_keys: dict[str, SigningKey],
+) -> None:
+    known = better_auth_keys["EdDSA"].sign(claims(jwks.url))
+    assert (await list_tasks(better_auth_api, f"Bearer {known}")).status_code == 200
+    before = jwks.fetches
+
+    for n in range(6):
+        token = foreign_keys["EdDSA"].sign(claims(jwks.url), kid=f"rotated-{n}")
+        assert_unauthorized(await list_tasks(better_auth_api, f"Bearer {token}"))
+
+    assert before == 1
+    assert jwks.fetches - before <= 1
+
+
+async def test_unknown_kids_before_any_fetch_cost_one_fetch(
+    better_auth_api: Api, jwks: JwksServer, foreign_keys: dict[str, SigningKey]
+) -> None:
+    for n in range(6):
+        token = foreign_keys["ES256"].sign(claims(jwks.url), kid=f"unknown-{n}")
+        assert_unauthorized(await list_tasks(better_auth_api, f"Bearer {token}"))
+
+    assert jwks.fetches == 1
+
+
+def _outage(jwks: JwksServer, kind: str) -> None:
+    if kind == "500":
+        jwks.fail()
+    else:
+        jwks.stop()
+
+
+@pytest.mark.parametrize("outage", ["500", "down"])
+async def test_jwks_outage_with_no_cached_key_is_503(
+    better_auth_api: Api, jwks: JwksServer, better_auth_keys: dict[str, SigningKey], outage: str
+) -> None:
+    _outage(jwks, outage)
+
+    # Each of several requests in a row: the second comes within the refetch cooldown.
+    for alg in ALGORITHMS:
+        token = better_auth_keys[alg].sign(claims(jwks.url))
+        response = await list_tasks(better_auth_api, f"Bearer {token}")
+
+        assert response.status_code == 503, response.text
+        assert response.headers["content-type"] == PROBLEM_JSON
+        assert response.json()["status"] == 503
+        assert "www-authenticate" not in response.headers
+
+
+@pytest.mark.parametrize("outage", ["500", "down"])
+async def test_jwks_outage_does_not_break_tokens_of_cached_keys(
+    better_auth_api: Api, jwks: JwksServer, better_auth_keys: dict[str, SigningKey], outage: str
+) -> None:
+    first = better_auth_keys["EdDSA"].sign(claims(jwks.url))
+    assert (await list_tasks(better_auth_api, f"Bearer {first}")).status_code == 200
+    _outage(jwks, outage)
+
+    for alg, user in [("EdDSA", "bob"), ("RS256", "alice"), ("ES256", "carol")]:
+        token = better_auth_keys[alg].sign(claims(jwks.url, sub=user))
+        response = await list_tasks(better_auth_api, f"Bearer {token}", user=user)
+        assert response.status_code == 200, response.text
+    # HS256 tokens never depended on the JWKS.
+    hs256_token = better_auth_api.token("dan")
+    assert (await list_tasks(better_auth_api, f"Bearer {hs256_token}", "dan")).status_code == 200
+
+
+async def test_a_key_added_to_the_jwks_is_picked_up_once_the_cooldown_is_over(
+    tmp_path: Path, jwks: JwksServer, foreign_keys: dict[str, SigningKey]
+) -> None:
+    settings = make_settings("sqlite+aiosqlite:///unused.db", tmp_path, BETTER_AUTH_URL=jwks.url)
+    assert settings.jwks_url is not None
+    verifier = TokenVerifier(
+        settings=settings, secret=None, jwks=JwksCache(settings.jwks_url, cooldown_s=0)
+    )
+    rotated = foreign_keys["EdDSA"]
+    token = rotated.sign(claims(jwks.url))
+
+    with pytest.raises(AuthError) as refused:
+        await verifier.verify(token)
+    jwks.keys.append(rotated)
+    principal = await verifier.verify(token)
+
+    assert refused.value.status == 401
+    assert principal.user_id == "alice"
+    assert jwks.fetches == 2
