@@ -17,8 +17,9 @@ a warm-up of each; the table gives the median over rounds of req/s and p99 laten
 product/floor ratio of req/s. Each wrk run counts non-2xx answers in its Lua script. After the
 rounds todo-api's resident memory (VmRSS, and the peak VmHWM) is read from /proc.
 
-With --profile DIR, todo-api is then sampled with py-spy while wrk drives `get` and `list`, and
-the hottest functions (self and cumulative) and the share of each layer are printed.
+With --profile DIR, todo-api (and with --profile-floor the floor too) is then sampled with py-spy
+while wrk drives `get` and `list`; the raw stacks are kept in DIR, and the hottest functions (self
+time, and cumulative time from the route handler down) and the share of each layer are printed.
 
 Run with the project's virtualenv (wrk must be installed: `apt-get install -y wrk`):
 
@@ -429,12 +430,16 @@ _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>.*?)(?::(?P<line>\d+))?\)$")
 _STDLIB = re.compile(r"/lib/python3\.\d+/(?!site-packages/)")
 REPO_ROOT = str(BENCH_DIR.parent) + "/"
 # What each origin's first path part is reported as.
-REPO_LAYERS = {"http_adapter", "mcp_server", "storage", "agent"}
+REPO_LAYERS = {"http_adapter", "mcp_server", "storage", "agent", "bench"}
 SITE_LAYERS = {"pydantic_core": "pydantic", "sqlmodel": "sqlalchemy"}
 STDLIB_LAYERS = {"json": "stdlib json", "logging": "stdlib logging", "asyncio": "asyncio"}
-# The REST route handler: cumulative time is counted from here down, so that the frames every
-# request passes through (uvicorn, Starlette's middleware stack) do not fill the top of the list.
-HANDLER = ("route.<locals>.endpoint", "http_adapter/task_routes.py")
+# The REST route handlers (todo-api's and the floor's): cumulative time is counted from here
+# down, so that the frames every request passes through (uvicorn, Starlette's middleware stack)
+# do not fill the top of the list.
+HANDLERS = {
+    ("route.<locals>.endpoint", "http_adapter/task_routes.py"),
+    ("build_app.<locals>.route.<locals>.endpoint", "bench/floor.py"),
+}
 
 
 def classify(file: str) -> tuple[str, str]:
@@ -463,6 +468,22 @@ def parse_frame(frame: str) -> tuple[str, str, str]:
     return match.group("func"), short, layer
 
 
+SPLIT_OUTSIDE = "outside the route handler (uvicorn, Starlette middleware, event loop, logging)"
+
+
+def _split(frames: list[tuple[str, str, str]], handler_at: int | None) -> str:
+    """Which part of a request a stack is in: for todo-api, the tool's own body, fastmcp's
+    dispatch around it, or the REST adapter around the MCP call."""
+    if handler_at is None:
+        return SPLIT_OUTSIDE
+    below = frames[handler_at:]
+    if any(file == "mcp_server/tools.py" for _, file, _ in below):
+        return "tool body (mcp_server/tools.py: storage, SQLAlchemy, asyncpg, models)"
+    if any(func == "FastMCP.call_tool" for func, _, _ in below):
+        return "fastmcp dispatch around the tool (FastMCP.call_tool outside the body)"
+    return "route handler outside the MCP call (auth, parsing, response)"
+
+
 def aggregate_profile(raw: str, top: int) -> dict[str, Any]:
     """Top self and cumulative functions, and the share of each layer, from py-spy's raw output
     (one collapsed stack and its sample count per line). Cumulative figures count the frames
@@ -471,6 +492,7 @@ def aggregate_profile(raw: str, top: int) -> dict[str, Any]:
     cumulative: Counter[str] = Counter()
     layer_self: Counter[str] = Counter()
     layer_cumulative: Counter[str] = Counter()
+    split: Counter[str] = Counter()
     total = in_handler = 0
     for line in raw.splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -482,13 +504,15 @@ def aggregate_profile(raw: str, top: int) -> dict[str, Any]:
         if not frames:
             self_counts["(no Python frame)"] += count
             layer_self["(unknown)"] += count
+            split[SPLIT_OUTSIDE] += count
             continue
         names = [f"{func} ({file})" for func, file, _ in frames]
         self_counts[names[-1]] += count
         layer_self[frames[-1][2]] += count
         handler_at = next(
-            (i for i, (func, file, _) in enumerate(frames) if (func, file) == HANDLER), None
+            (i for i, (func, file, _) in enumerate(frames) if (func, file) in HANDLERS), None
         )
+        split[_split(frames, handler_at)] += count
         if handler_at is None:
             continue
         in_handler += count
@@ -506,6 +530,7 @@ def aggregate_profile(raw: str, top: int) -> dict[str, Any]:
     return {
         "samples": total,
         "in_handler_percent": round(100 * in_handler / max(total, 1), 1),
+        "split": share(split, None),
         "self": share(self_counts, top),
         "cumulative": share(cumulative, top),
         "layers_self": share(layer_self, None),
@@ -514,8 +539,9 @@ def aggregate_profile(raw: str, top: int) -> dict[str, Any]:
 
 
 def profile(
-    args: argparse.Namespace, product: Server, workdir: Path, out_dir: Path
+    args: argparse.Namespace, server: Server, workdir: Path, out_dir: Path
 ) -> dict[str, Any]:
+    """Sample `server` with py-spy while wrk drives each of PROFILED at it."""
     py_spy = shutil.which("py-spy") or str(VENV_BIN / "py-spy")
     if not Path(py_spy).exists():
         raise BenchError("py-spy is not installed: `.venv/bin/pip install py-spy`")
@@ -523,22 +549,22 @@ def profile(
     results: dict[str, Any] = {}
     for scenario in PROFILED:
         users = [fresh_user("bench-create") for _ in range(CREATE_USERS)]
-        script = workdir / f"profile-{scenario}.lua"
-        script.write_text(lua_script(scenario, product, users))
+        script = workdir / f"profile-{server.name}-{scenario}.lua"
+        script.write_text(lua_script(scenario, server, users))
         load = subprocess.Popen(
-            wrk_command(args, script, product.base_url, args.profile_duration + 3),
+            wrk_command(args, script, server.base_url, args.profile_duration + 3),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
         time.sleep(1)
-        raw_path = out_dir / f"{scenario}.raw.txt"
+        raw_path = out_dir / f"{server.name}-{scenario}.raw.txt"
         spy = subprocess.run(
             [
                 py_spy,
                 "record",
                 "--pid",
-                str(product.process.pid),
+                str(server.process.pid),
                 "--duration",
                 str(args.profile_duration),
                 "--rate",
@@ -669,7 +695,10 @@ def run(args: argparse.Namespace, workdir: Path, log: Any) -> dict[str, Any]:
             report["floor_rss_after_mb"] = memory_mb(floor.process.pid)
             report["results"] = summarize(runs)
             if args.profile is not None:
-                report["profile"] = profile(args, product, workdir, args.profile)
+                profiled = (product, floor) if args.profile_floor else (product,)
+                report["profile"] = {
+                    server.name: profile(args, server, workdir, args.profile) for server in profiled
+                }
                 report["rss_after_profile_mb"] = memory_mb(product.process.pid)
         report["product_log_errors"] = error_lines(workdir / "product.log")[:20]
         report["floor_log_errors"] = error_lines(workdir / "floor.log")[:20]
@@ -739,14 +768,18 @@ def print_report(report: dict[str, Any], out: Any) -> None:
             print(f"{name} log errors ({len(errors)} shown):", file=out)
             for line in errors:
                 print(f"  {line}", file=out)
-    for scenario, summary in report.get("profile", {}).items():
+    for name, scenario, summary in (
+        (name, scenario, summary)
+        for name, by_scenario in report.get("profile", {}).items()
+        for scenario, summary in by_scenario.items()
+    ):
         print(
-            f"\nprofile of todo-api under `{scenario}`: {summary['samples']} samples, "
+            f"\nprofile of the {name} under `{scenario}`: {summary['samples']} samples, "
             f"{summary['in_handler_percent']}% inside the route handler; cumulative figures "
             "count from the handler down",
             file=out,
         )
-        for kind in ("layers_self", "layers_cumulative", "self", "cumulative"):
+        for kind in ("split", "layers_self", "layers_cumulative", "self", "cumulative"):
             print(f"  {kind}:", file=out)
             for row in summary[kind]:
                 print(f"    {row['percent']:5.1f}%  {row['name']}", file=out)
@@ -770,6 +803,7 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=Path, default=None, help="directory: also profile todo-api with py-spy"
     )
+    parser.add_argument("--profile-floor", action="store_true", help="profile the floor too")
     parser.add_argument("--profile-duration", type=int, default=10)
     parser.add_argument("--profile-top", type=int, default=15)
     parser.add_argument("--profile-rate", type=int, default=100, help="samples a second")

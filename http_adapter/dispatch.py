@@ -1,7 +1,9 @@
 """Calling MCP tools in-process as a given user: the one way the adapter reaches tasks.
 
-The call goes straight to the server's tool machinery (validation, middleware, the tool, its
-structured result) without a JSON-RPC round trip; the user is bound for the call only.
+A call runs the server's registered tool (its argument validation, the tool function, its
+structured result) with the user bound for that call only. It skips what only a remote MCP
+session needs: JSON-RPC, the per-request tool lookup, telemetry spans and the middleware chain,
+whose one job here (readable argument errors) is done below the same way.
 """
 
 from __future__ import annotations
@@ -9,24 +11,39 @@ from __future__ import annotations
 from typing import Any
 
 from fastmcp import FastMCP
+from fastmcp.exceptions import ValidationError
+from fastmcp.tools import Tool as FastMCPTool
 from mcp.types import Tool
 
-from mcp_server.errors import TaskToolError
+from mcp_server.errors import TaskToolError, rejected_arguments
 from mcp_server.identity import acting_as
 
 
 class ToolDispatcher:
     def __init__(self, server: FastMCP) -> None:
         self._server = server
+        self._tools: dict[str, FastMCPTool] | None = None
 
     async def tools(self) -> list[Tool]:
         """The server's tools as MCP lists them (name, description, input schema)."""
-        return [tool.to_mcp_tool() for tool in await self._server.list_tools()]
+        return [tool.to_mcp_tool() for tool in (await self._registered()).values()]
 
     async def call(self, user_id: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """The tool's structured result; a tool error raises `TaskToolError`."""
+        tool = (await self._registered()).get(name)
+        if tool is None:
+            raise TaskToolError("not_found", f"There is no tool named {name!r}.")
         with acting_as(user_id):
-            result = await self._server.call_tool(name, arguments)
+            try:
+                result = await tool.run(arguments)
+            except ValidationError as exc:
+                raise rejected_arguments(exc) from exc
         if result.structured_content is None:
             raise TaskToolError("internal", f"The tool {name} returned no structured result.")
         return result.structured_content
+
+    async def _registered(self) -> dict[str, FastMCPTool]:
+        # Tools are registered once, when the server is built: look them up once too.
+        if self._tools is None:
+            self._tools = {tool.name: tool for tool in await self._server.list_tools()}
+        return self._tools

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from fastmcp.exceptions import ToolError
+from fastmcp.exceptions import ValidationError as FastMCPValidationError
 from pydantic import ValidationError as PydanticValidationError
 
 from storage.errors import (
@@ -120,3 +121,11 @@ def invalid_arguments(exc: PydanticValidationError) -> TaskToolError:
         "Invalid arguments. " + "; ".join(problems) + ".",
         details=[{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()],
     )
+
+
+def rejected_arguments(exc: FastMCPValidationError) -> TaskToolError:
+    """fastmcp's argument-validation failure as one readable tool error."""
+    cause = exc.__cause__
+    if isinstance(cause, PydanticValidationError):
+        return invalid_arguments(cause)
+    return TaskToolError("invalid_arguments", "Invalid arguments.")

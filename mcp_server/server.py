@@ -14,9 +14,8 @@ from fastmcp.exceptions import ValidationError
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import ToolResult
 from mcp import types as mt
-from pydantic import ValidationError as PydanticValidationError
 
-from mcp_server.errors import TaskToolError, invalid_arguments
+from mcp_server.errors import TaskToolError, rejected_arguments
 from mcp_server.identity import current_user
 from mcp_server.settings import ServerSettings
 from mcp_server.tools import register_tools
@@ -47,10 +46,7 @@ class _ArgumentErrors(Middleware):
         try:
             return await call_next(context)
         except ValidationError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, PydanticValidationError):
-                raise invalid_arguments(cause) from exc
-            raise TaskToolError("invalid_arguments", "Invalid arguments.") from exc
+            raise rejected_arguments(exc) from exc
 
 
 def _version() -> str:

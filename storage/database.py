@@ -131,22 +131,28 @@ class Database:
                         f"{exc.strerror}"
                     ) from None
             self.engine: AsyncEngine = create_async_engine(url, connect_args=connect_args)
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, begin_immediate=True)
+            if self.sqlite_path is None:  # an in-memory database exists once per engine
+                self.read_engine: AsyncEngine = self.engine
+            else:
+                self.read_engine = create_async_engine(
+                    url, connect_args=connect_args, isolation_level="AUTOCOMMIT"
+                )
+                _configure_sqlite(self.read_engine, begin_immediate=False)
         else:
-            self.engine = create_async_engine(
-                url,
-                connect_args=connect_args,
-                pool_size=pool_size,
-                max_overflow=pool_size,
-                pool_recycle=1800,
+            pool = {"pool_size": pool_size, "max_overflow": pool_size, "pool_recycle": 1800}
+            self.engine = create_async_engine(url, connect_args=connect_args, **pool)
+            # Reads get a pool of their own, opened in autocommit: switching one connection's
+            # isolation level back and forth on every checkout costs more than the query.
+            self.read_engine = create_async_engine(
+                url, connect_args=connect_args, isolation_level="AUTOCOMMIT", **pool
             )
-        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:
         """A connection whose statements each commit on their own: for reads."""
         with translate_errors():
-            async with self._autocommit.connect() as conn:
+            async with self.read_engine.connect() as conn:
                 yield conn
 
     @asynccontextmanager
@@ -162,6 +168,8 @@ class Database:
             await conn.execute(sa.text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()
         await self.engine.dispose()
 
 
@@ -189,19 +197,21 @@ def translate_errors() -> Iterator[None]:
         raise StorageError("the database rejected the operation") from exc
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, begin_immediate: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # The busy timeout first, so that even switching to WAL waits for another process.
+        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: sa.Connection) -> None:
-        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+    if begin_immediate:
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: sa.Connection) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import builtins  # `list` is also a method name below
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -57,6 +59,112 @@ _SORTS: dict[SortKey, Sequence[sa.ColumnElement[Any]]] = {
 }
 
 
+# Statements of the hot paths, built once: building and hashing a statement per call costs
+# more than a primary-key lookup.
+_THIS_TASK = (_task.c.id == sa.bindparam("key_task"), _task.c.user_id == sa.bindparam("key_user"))
+_SELECT_ONE = sa.select(*_PUBLIC_COLUMNS).where(*_THIS_TASK)
+_DELETE = sa.delete(_task).where(*_THIS_TASK).returning(*_PUBLIC_COLUMNS)
+_DELETE_AT_VERSION = (
+    sa.delete(_task)
+    .where(*_THIS_TASK, _task.c.version == sa.bindparam("expected_version"))
+    .returning(*_PUBLIC_COLUMNS)
+)
+_DERIVED = {"title": "title_key", "description": "description_key"}
+_INSERT = sa.insert(_task).returning(*_PUBLIC_COLUMNS)
+_OF_USER = _task.c.user_id == sa.bindparam("key_user")
+_COUNT_OF_USER = sa.select(sa.func.count()).select_from(_task).where(_OF_USER)
+_QUOTA_LOCK_STATEMENT = sa.select(
+    sa.func.pg_advisory_xact_lock(_QUOTA_LOCK, sa.func.hashtext(sa.bindparam("key_user")))
+)
+
+
+@dataclass(frozen=True)
+class _ListShape:
+    """Which filters a listing uses: listings of one shape share their statements."""
+
+    sqlite: bool
+    status: str
+    sort: SortKey
+    query: bool
+    priority: bool
+    tag: bool
+    due_before: bool
+    due_after: bool
+
+
+@functools.lru_cache(maxsize=512)
+def _list_statements(shape: _ListShape) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """The page query (with the total riding on each row) and the bare count."""
+    conditions: builtins.list[sa.ColumnElement[bool]] = [_OF_USER]
+    if shape.status != "all":
+        conditions.append(_task.c.completed.is_(shape.status == "completed"))
+    if shape.query:
+        # Case-insensitive search is a plain substring test on casefolded columns, so `%` and
+        # `_` mean themselves and both backends agree on all of Unicode.
+        position = sa.func.instr if shape.sqlite else sa.func.strpos
+        needle = sa.bindparam("needle", type_=sa.Text())
+        conditions.append(
+            sa.or_(
+                position(_task.c.title_key, needle) > 0,
+                position(_task.c.description_key, needle) > 0,
+            )
+        )
+    if shape.priority:
+        conditions.append(_task.c.priority == sa.bindparam("priority"))
+    if shape.tag:
+        conditions.append(_has_tag(shape.sqlite))
+    if shape.due_before:
+        conditions.append(_task.c.due_date <= sa.bindparam("due_before", type_=sa.Date()))
+    if shape.due_after:
+        conditions.append(_task.c.due_date >= sa.bindparam("due_after", type_=sa.Date()))
+    page = (
+        sa.select(*_PUBLIC_COLUMNS, sa.func.count().over().label("total"))
+        .where(*conditions)
+        .order_by(*_SORTS[shape.sort], _task.c.id.asc())
+        .limit(sa.bindparam("page_limit", type_=sa.Integer()))
+        .offset(sa.bindparam("page_offset", type_=sa.Integer()))
+    )
+    counted = sa.select(sa.func.count()).select_from(_task).where(*conditions)
+    return page, counted
+
+
+def _has_tag(sqlite: bool) -> sa.ColumnElement[bool]:
+    if not sqlite:
+        from sqlalchemy.dialects.postgresql import JSONB
+
+        tags = sa.type_coerce(_task.c.tags, JSONB)
+        return tags.contains(sa.bindparam("tag_list", type_=JSONB))
+    each = sa.func.json_each(_task.c.tags).table_valued("value")
+    return sa.exists(sa.select(1).select_from(each).where(each.c.value == sa.bindparam("tag")))
+
+
+@functools.lru_cache(maxsize=256)
+def _update_statement(fields: tuple[str, ...], guarded: bool) -> sa.Update:
+    """UPDATE of these fields (and the keys derived from them), only where one differs."""
+    columns = [*fields, *(_DERIVED[f] for f in fields if f in _DERIVED)]
+
+    def new(column: str) -> sa.BindParameter[Any]:
+        return sa.bindparam(f"new_{column}", type_=_task.c[column].type)
+
+    conditions = [
+        *_THIS_TASK,
+        sa.or_(*(_task.c[field].is_distinct_from(new(field)) for field in fields)),
+    ]
+    if guarded:
+        conditions.append(_task.c.version == sa.bindparam("expected_version"))
+    values: dict[str, Any] = {column: new(column) for column in columns}
+    values["version"] = _task.c.version + 1
+    # A clock that stepped back never moves updated_at back.
+    values["updated_at"] = sa.case(
+        (_task.c.updated_at > new("updated_at"), _task.c.updated_at), else_=new("updated_at")
+    )
+    return sa.update(_task).where(*conditions).values(values).returning(*_PUBLIC_COLUMNS)
+
+
+def _key(user_id: str, task_id: int) -> dict[str, Any]:
+    return {"key_user": user_id, "key_task": task_id}
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -76,9 +184,6 @@ class TaskRepository:
         self._db = db
         self._quota = quota
         self._clock = clock
-        # Case-insensitive search is a plain substring test on casefolded columns, so `%` and
-        # `_` mean themselves and both backends agree on all of Unicode.
-        self._position = sa.func.instr if db.is_sqlite else sa.func.strpos
 
     async def create(
         self, user_id: str, data: TaskCreate, *, idempotency_key: str | None = None
@@ -114,29 +219,41 @@ class TaskRepository:
 
     async def get(self, user_id: str, task_id: int) -> TaskPublic:
         async with self._db.reading() as conn:
-            row = (await conn.execute(self._select_one(user_id, task_id))).one_or_none()
+            row = (await conn.execute(_SELECT_ONE, _key(user_id, task_id))).one_or_none()
         if row is None:
             raise TaskNotFoundError(task_id)
         return _public(row)
 
     async def list(self, user_id: str, query: TaskQuery) -> TaskPage:
-        conditions = self._conditions(user_id, query)
-        total_column = sa.func.count().over().label("total")
-        statement = (
-            sa.select(*_PUBLIC_COLUMNS, total_column)
-            .where(*conditions)
-            .order_by(*_SORTS[query.sort], _task.c.id.asc())
-            .limit(query.limit)
-            .offset(query.offset)
+        shape = _ListShape(
+            sqlite=self._db.is_sqlite,
+            status=query.status,
+            sort=query.sort,
+            query=query.query is not None,
+            priority=query.priority is not None,
+            tag=query.tag is not None,
+            due_before=query.due_before is not None,
+            due_after=query.due_after is not None,
         )
+        page, counted = _list_statements(shape)
+        parameters: dict[str, Any] = {
+            "key_user": user_id,
+            "needle": None if query.query is None else fold(query.query),
+            "priority": None if query.priority is None else query.priority.value,
+            "tag": query.tag,
+            "tag_list": [query.tag],
+            "due_before": query.due_before,
+            "due_after": query.due_after,
+            "page_limit": query.limit,
+            "page_offset": query.offset,
+        }
         async with self._db.reading() as conn:
-            rows = (await conn.execute(statement)).all()
+            rows = (await conn.execute(page, parameters)).all()
             if rows:
                 total = rows[0].total
             else:
                 # Past the last page the window has no row to ride on: count on its own.
-                counted = sa.select(sa.func.count()).select_from(_task).where(*conditions)
-                total = (await conn.execute(counted)).scalar_one()
+                total = (await conn.execute(counted, parameters)).scalar_one()
         return TaskPage(tasks=[_public(row) for row in rows], total=total)
 
     async def update(
@@ -148,91 +265,46 @@ class TaskRepository:
         expected_version: int | None = None,
     ) -> TaskPublic:
         """Apply the given fields. A change to nothing (or to the same values) leaves the
-        task, its version and its `updated_at` as they were."""
-        async with self._db.writing() as conn:
-            row = (
-                await conn.execute(self._select_one(user_id, task_id).with_for_update())
-            ).one_or_none()
-            if row is None:
-                raise TaskNotFoundError(task_id)
-            if expected_version is not None and row.version != expected_version:
-                raise VersionMismatchError(task_id, expected_version, row.version)
-            current = _public(row)
-            new = {k: v for k, v in changes.changes().items() if getattr(current, k) != v}
-            if not new:
-                return current
-            values = {
-                **_column_values(new),
-                "version": row.version + 1,
-                "updated_at": max(self._clock(), current.updated_at),
-            }
-            statement = (
-                sa.update(_task)
-                .where(_task.c.id == task_id, _task.c.user_id == user_id)
-                .values(values)
-                .returning(*_PUBLIC_COLUMNS)
-            )
-            return _public((await conn.execute(statement)).one())
+        task, its version and its `updated_at` as they were.
+
+        One UPDATE does it, guarded so that it touches the row only when some value really
+        differs (and the version is the expected one): atomic without a transaction around
+        it. Only when it touches nothing is the row read, to tell which case that was."""
+        given = changes.changes()
+        if given:
+            fields = tuple(sorted(given))
+            statement = _update_statement(fields, expected_version is not None)
+            parameters = {f"new_{k}": v for k, v in _column_values(given).items()}
+            parameters.update(_key(user_id, task_id), new_updated_at=self._clock())
+            if expected_version is not None:
+                parameters["expected_version"] = expected_version
+            async with self._db.reading() as conn:
+                row = (await conn.execute(statement, parameters)).one_or_none()
+            if row is not None:
+                return _public(row)
+        current = await self.get(user_id, task_id)
+        if expected_version is not None and current.version != expected_version:
+            raise VersionMismatchError(task_id, expected_version, current.version)
+        return current
 
     async def delete(
         self, user_id: str, task_id: int, *, expected_version: int | None = None
     ) -> TaskPublic:
         """Delete a task and return it as it was."""
-        statement = sa.delete(_task).where(_task.c.id == task_id, _task.c.user_id == user_id)
+        parameters: dict[str, Any] = _key(user_id, task_id)
+        statement = _DELETE
         if expected_version is not None:
-            statement = statement.where(_task.c.version == expected_version)
-        async with self._db.writing() as conn:
-            row = (await conn.execute(statement.returning(*_PUBLIC_COLUMNS))).one_or_none()
-            if row is not None:
-                return _public(row)
-            if expected_version is None:
-                raise TaskNotFoundError(task_id)
-            actual = (
-                await conn.execute(
-                    sa.select(_task.c.version).where(
-                        _task.c.id == task_id, _task.c.user_id == user_id
-                    )
-                )
-            ).scalar_one_or_none()
-        if actual is None:
-            raise TaskNotFoundError(task_id)
-        raise VersionMismatchError(task_id, expected_version, actual)
+            statement = _DELETE_AT_VERSION
+            parameters["expected_version"] = expected_version
+        async with self._db.reading() as conn:  # one statement: atomic on its own
+            row = (await conn.execute(statement, parameters)).one_or_none()
+        if row is not None:
+            return _public(row)
+        current = await self.get(user_id, task_id)  # raises if it is not there
+        assert expected_version is not None
+        raise VersionMismatchError(task_id, expected_version, current.version)
 
     # --- helpers ----------------------------------------------------------------------------
-
-    @staticmethod
-    def _select_one(user_id: str, task_id: int) -> sa.Select[Any]:
-        return sa.select(*_PUBLIC_COLUMNS).where(_task.c.id == task_id, _task.c.user_id == user_id)
-
-    def _conditions(self, user_id: str, query: TaskQuery) -> builtins.list[sa.ColumnElement[bool]]:
-        conditions: builtins.list[sa.ColumnElement[bool]] = [_task.c.user_id == user_id]
-        if query.status != "all":
-            conditions.append(_task.c.completed.is_(query.status == "completed"))
-        if query.query is not None:
-            needle = fold(query.query)
-            conditions.append(
-                sa.or_(
-                    self._position(_task.c.title_key, needle) > 0,
-                    self._position(_task.c.description_key, needle) > 0,
-                )
-            )
-        if query.priority is not None:
-            conditions.append(_task.c.priority == query.priority.value)
-        if query.tag is not None:
-            conditions.append(self._has_tag(query.tag))
-        if query.due_before is not None:
-            conditions.append(_task.c.due_date <= query.due_before)
-        if query.due_after is not None:
-            conditions.append(_task.c.due_date >= query.due_after)
-        return conditions
-
-    def _has_tag(self, tag: str) -> sa.ColumnElement[bool]:
-        if not self._db.is_sqlite:
-            from sqlalchemy.dialects.postgresql import JSONB
-
-            return sa.type_coerce(_task.c.tags, JSONB).contains([tag])
-        each = sa.func.json_each(_task.c.tags).table_valued("value")
-        return sa.exists(sa.select(1).select_from(each).where(each.c.value == tag))
 
     async def _check_quota(self, conn: AsyncConnection, user_id: str) -> None:
         if self._quota is None:
@@ -240,17 +312,13 @@ class TaskRepository:
         if not self._db.is_sqlite:
             # Creates of one user queue here, so two cannot both see room for one more task.
             # (SQLite's BEGIN IMMEDIATE already lets one writer in at a time.)
-            await conn.execute(
-                sa.select(sa.func.pg_advisory_xact_lock(_QUOTA_LOCK, sa.func.hashtext(user_id)))
-            )
-        counted = sa.select(sa.func.count()).select_from(_task).where(_task.c.user_id == user_id)
-        if (await conn.execute(counted)).scalar_one() >= self._quota:
+            await conn.execute(_QUOTA_LOCK_STATEMENT, {"key_user": user_id})
+        if (await conn.execute(_COUNT_OF_USER, {"key_user": user_id})).scalar_one() >= self._quota:
             raise QuotaExceededError(self._quota)
 
     @staticmethod
     async def _insert(conn: AsyncConnection, values: dict[str, Any]) -> TaskPublic:
-        statement = sa.insert(_task).values(values).returning(*_PUBLIC_COLUMNS)
-        return _public((await conn.execute(statement)).one())
+        return _public((await conn.execute(_INSERT, values)).one())
 
     @staticmethod
     async def _replay(
