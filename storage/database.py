@@ -115,7 +115,7 @@ def resolve_url(raw: str) -> tuple[URL, dict[str, Any]]:
 class Database:
     """One engine and its pool for the life of a server."""
 
-    def __init__(self, raw_url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, raw_url: str, *, pool_size: int = 20) -> None:
         url, connect_args = resolve_url(raw_url)
         self.url = url
         self.is_sqlite = url.get_backend_name() == "sqlite"
@@ -140,7 +140,9 @@ class Database:
                 )
                 _configure_sqlite(self.read_engine, begin_immediate=False)
         else:
-            pool = {"pool_size": pool_size, "max_overflow": pool_size, "pool_recycle": 1800}
+            # Connections beyond pool_size are opened and closed per use (a TLS negotiation
+            # each), so the pool is sized for the concurrency a server really sees.
+            pool = {"pool_size": pool_size, "max_overflow": pool_size // 2, "pool_recycle": 1800}
             self.engine = create_async_engine(url, connect_args=connect_args, **pool)
             # Reads get a pool of their own, opened in autocommit: switching one connection's
             # isolation level back and forth on every checkout costs more than the query.
