@@ -3,12 +3,11 @@ the OpenAPI document all validate with the same rules."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from storage.models import Priority, SearchText, TaskCreate, TaskQuery, TaskUpdate
+from storage.models import SearchText, TaskCreate, TaskQuery, TaskUpdate, TaskView
 
 # POST creates from these fields; PUT replaces with them (omitted ones back at their defaults).
 TaskBody = TaskCreate
@@ -23,19 +22,8 @@ class ListParams(TaskQuery):
     query: SearchText = Field(default=None, alias="q")
 
 
-class TaskOut(BaseModel):
+class TaskOut(TaskView):
     """A task as REST returns it (its version travels in the ETag header)."""
-
-    id: int
-    user_id: str
-    title: str
-    description: str | None
-    completed: bool
-    priority: Priority
-    due_date: date | None
-    tags: list[str]
-    created_at: datetime
-    updated_at: datetime
 
 
 class ChatRequest(BaseModel):

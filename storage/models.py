@@ -229,7 +229,9 @@ class TaskQuery(BaseModel):
     offset: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
 
 
-class TaskPublic(BaseModel):
+class TaskView(BaseModel):
+    """A task as people see it."""
+
     id: int
     user_id: str
     title: str
@@ -240,6 +242,11 @@ class TaskPublic(BaseModel):
     tags: list[str]
     created_at: datetime
     updated_at: datetime
+
+
+class TaskPublic(TaskView):
+    """A task as the repository and the tools return it: with its version."""
+
     version: int = Field(
         description="Changes whenever the task does; pass it as expected_version to make an "
         "update or delete fail instead of overwriting a change made in the meantime."

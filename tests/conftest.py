@@ -11,7 +11,9 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -20,6 +22,7 @@ from sqlalchemy.engine import make_url
 from storage.database import Database
 from storage.migrate import migrate
 from storage.tasks import TaskRepository
+from tests.http_adapter.support import Api, ApiFactory, make_settings, running
 
 POSTGRES_URL = os.environ.get(
     "TODO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -136,3 +139,20 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 @pytest.fixture
 def tasks(db: Database) -> TaskRepository:
     return TaskRepository(db)
+
+
+@pytest.fixture
+def api_factory(database_url: str, tmp_path: Path) -> ApiFactory:
+    """Build `todo-api` on this test's database with other settings (env names as keys)."""
+
+    def factory(**overrides: Any) -> AbstractAsyncContextManager[Api]:
+        return running(make_settings(database_url, tmp_path, **overrides))
+
+    return factory
+
+
+@pytest.fixture
+async def api(api_factory: ApiFactory) -> AsyncIterator[Api]:
+    """`todo-api` on this test's database (SQLite and PostgreSQL), HS256 auth with SECRET."""
+    async with api_factory() as running_api:
+        yield running_api

@@ -3,17 +3,14 @@ PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.agent.fake_gemini import FakeGemini
-from tests.http_adapter.support import Api, make_settings, running
-
-ApiFactory = Callable[..., AbstractAsyncContextManager[Api]]
+from tests.http_adapter.support import Api, ApiFactory
 
 
 @pytest.fixture
@@ -22,16 +19,6 @@ def fake_gemini() -> Iterator[FakeGemini]:
     with FakeGemini() as fake:
         yield fake
     assert fake.unscripted == 0, f"the fake model got {fake.unscripted} unscripted request(s)"
-
-
-@pytest.fixture
-def api_factory(database_url: str, tmp_path: Path) -> ApiFactory:
-    """Build an app on this test's database with other settings (env names as keys)."""
-
-    def factory(**overrides: Any) -> AbstractAsyncContextManager[Api]:
-        return running(make_settings(database_url, tmp_path, **overrides))
-
-    return factory
 
 
 @pytest.fixture

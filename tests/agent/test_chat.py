@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.agent.conftest import ApiFactory
 from tests.agent.fake_gemini import (
     Action,
     BreakStream,
@@ -27,7 +26,7 @@ from tests.agent.fake_gemini import (
     function_calls,
     text,
 )
-from tests.http_adapter.support import Api
+from tests.http_adapter.support import Api, ApiFactory
 
 ALICE = "alice"
 BOB = "bob"

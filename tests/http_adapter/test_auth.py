@@ -9,7 +9,6 @@ import hmac
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from http_adapter.auth import AuthError, JwksCache, TokenVerifier
 from tests.http_adapter.jwks_server import JwksServer, SigningKey, claims, serving
-from tests.http_adapter.support import SECRET, Api, make_settings
+from tests.http_adapter.support import SECRET, Api, ApiFactory, make_settings
 
-ApiFactory = Callable[..., AbstractAsyncContextManager[Api]]
 ALGORITHMS = ("EdDSA", "RS256", "ES256")
 PROBLEM_JSON = "application/problem+json"
 

@@ -4,8 +4,8 @@ token) and OAuth resource metadata, and one task store shared by REST, /mcp and 
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,8 @@ from mcp.client.stdio import stdio_client
 from mcp.types import LATEST_PROTOCOL_VERSION
 
 from http_adapter.mcp_http import METADATA_PATH
-from tests.http_adapter.support import BASE_URL, Api
+from tests.http_adapter.support import BASE_URL, Api, ApiFactory
 
-ApiFactory = Callable[..., AbstractAsyncContextManager[Api]]
 TOOLS = {"add_task", "list_tasks", "get_task", "update_task", "complete_task", "delete_task"}
 METADATA_URL = f"{BASE_URL}{METADATA_PATH}"
 TODO_MCP = Path(sys.executable).parent / "todo-mcp"
