@@ -17,6 +17,12 @@ from http_adapter.settings import ApiSettings
 from mcp_server.errors import TaskToolError
 from storage.database import Database
 
+REST_DETAIL = {
+    "not_found": "Task {task_id} not found.",
+    "version_mismatch": "The task has changed since the ETag given in If-Match; nothing changed.",
+    "idempotency_key_reused": "This Idempotency-Key was already used with a different body.",
+}
+
 
 def bearer_challenge(error: AuthError, *extra: str) -> str:
     """The `WWW-Authenticate` value for a 401 (RFC 6750)."""
@@ -54,7 +60,11 @@ class AppContext:
         except TaskToolError as exc:
             status = STATUS_OF_KIND[exc.kind]
             errors = exc.details if exc.kind == "invalid_arguments" else None
-            raise HTTPProblem(status, str(exc), errors=errors) from None
+            # The tool's text advises a model which tool to call next; an HTTP client gets
+            # the plain fact instead.
+            template = REST_DETAIL.get(exc.kind)
+            detail = template.format_map(arguments) if template else str(exc)
+            raise HTTPProblem(status, detail, errors=errors) from None
 
     @asynccontextmanager
     async def in_flight(self, user: str, key: str) -> AsyncIterator[None]:
