@@ -65,19 +65,21 @@ def task_routes(ctx: AppContext) -> list[Route]:
             return Response(status_code=304, headers={"ETag": _etag(task)})
         return _task_response(task)
 
-    async def replace_task(request: Request) -> Response:
-        user = await ctx.authorize(request)
-        task_id = _task_id(request)
-        body = await read_body(request, TaskBody)
-        arguments = {"task_id": task_id, **body.model_dump(mode="json")}
-        return await _conditional_write(request, user, "update_task", arguments)
+    def updater(body_model: type[BaseModel]) -> Handler:
+        """PUT (a full TaskBody, omitted fields at their defaults) and PATCH (the fields
+        given) are both one `update_task` call."""
 
-    async def patch_task(request: Request) -> Response:
-        user = await ctx.authorize(request)
-        task_id = _task_id(request)
-        body = await read_body(request, TaskPatch)
-        arguments = {"task_id": task_id, **body.model_dump(mode="json")}
-        return await _conditional_write(request, user, "update_task", arguments)
+        async def update(request: Request) -> Response:
+            user = await ctx.authorize(request)
+            task_id = _task_id(request)
+            body = await read_body(request, body_model)
+            arguments = {"task_id": task_id, **body.model_dump(mode="json")}
+            return await _conditional_write(request, user, "update_task", arguments)
+
+        return update
+
+    replace_task = updater(TaskBody)
+    patch_task = updater(TaskPatch)
 
     async def delete_task(request: Request) -> Response:
         user = await ctx.authorize(request)
