@@ -23,6 +23,7 @@ import jwt
 import jwt.types
 
 from http_adapter.settings import ApiSettings
+from storage.models import MAX_KEY
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +182,8 @@ class TokenVerifier:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject:
             raise _unauthorized("The token has no subject.")
+        if len(subject) > MAX_KEY:
+            raise _unauthorized(f"The token's subject is longer than {MAX_KEY} characters.")
         expires_at = claims.get("exp")
         if not isinstance(expires_at, int | float):
             raise _unauthorized("The token has no expiry.")

@@ -10,8 +10,8 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_jso
 from pydantic_core import core_schema
 
 from http_adapter.schemas import ChatRequest, ListParams, TaskBody, TaskOut, TaskPatch
-from http_adapter.task_routes import MAX_TASK_ID
 from storage.conversations import ConversationDetail, ConversationPublic
+from storage.models import MAX_ID, MAX_KEY
 
 REF = "#/components/schemas/{model}"
 # What pydantic's `strip_whitespace` trims: Unicode White_Space. Not Python's str.isspace, nor
@@ -144,7 +144,7 @@ def build_openapi(version: str) -> dict[str, Any]:
         "name": "task_id",
         "in": "path",
         "required": True,
-        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_TASK_ID},
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
     }
     if_match = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"}}
     query_schema = ListParams.model_json_schema(
@@ -220,7 +220,7 @@ def build_openapi(version: str) -> dict[str, Any]:
                         "name": "Idempotency-Key",
                         "in": "header",
                         "required": False,
-                        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY},
                     }
                 ],
                 "requestBody": body("TaskCreate"),

@@ -16,10 +16,9 @@ from starlette.routing import Route
 from http_adapter.context import AppContext
 from http_adapter.problems import HTTPProblem
 from http_adapter.schemas import ListParams, TaskBody, TaskPatch, error_list
+from storage.models import MAX_ID, MAX_KEY
 
 MAX_BODY_BYTES = 64 * 1024
-# Task ids are PostgreSQL integers; anything larger cannot name a task.
-MAX_TASK_ID = 2**31 - 1
 _STRONG_ETAG = re.compile(r'"(\d+)"')
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -47,8 +46,8 @@ def task_routes(ctx: AppContext) -> list[Route]:
         arguments = body.model_dump(mode="json")
         key = request.headers.get("idempotency-key")
         if key is not None:
-            if not 1 <= len(key) <= 255:
-                raise HTTPProblem(422, "Idempotency-Key must be 1 to 255 characters.")
+            if not 1 <= len(key) <= MAX_KEY:
+                raise HTTPProblem(422, f"Idempotency-Key must be 1 to {MAX_KEY} characters.")
             arguments["idempotency_key"] = key
             async with ctx.in_flight(user, key):
                 task = await ctx.call_tool(user, "add_task", arguments)
@@ -151,7 +150,7 @@ async def read_body(request: Request, model: type[Model]) -> Model:
 
 def _task_id(request: Request) -> int:
     task_id: int = request.path_params["task_id"]
-    if not 1 <= task_id <= MAX_TASK_ID:
+    if not 1 <= task_id <= MAX_ID:
         raise HTTPProblem(404, f"Task {task_id} not found.")
     return task_id
 

@@ -10,9 +10,6 @@ import argparse
 import logging
 import sys
 
-# User ids are stored in columns of this size.
-MAX_USER_ID = 255
-
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -47,8 +44,10 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = ServerSettings()
     user = (args.user or settings.user_id or "").strip()
-    if len(user) > MAX_USER_ID:
-        sys.exit(f"todo-mcp: the user id is longer than {MAX_USER_ID} characters")
+    from storage.models import MAX_KEY
+
+    if len(user) > MAX_KEY:
+        sys.exit(f"todo-mcp: the user id is longer than {MAX_KEY} characters")
     if not user:
         sys.exit(
             "todo-mcp: no user: pass --user ID or set TODO_USER_ID (the stdio server acts for "

@@ -14,6 +14,8 @@ from pydantic import MISSING, Field, StrictBool, StringConstraints
 
 from mcp_server.errors import reports_storage_errors
 from storage.models import (
+    MAX_ID,
+    MAX_KEY,
     Description,
     DueDate,
     Priority,
@@ -31,9 +33,8 @@ from storage.models import (
 )
 from storage.tasks import TaskRepository
 
-# Ids are PostgreSQL integers: a larger number can name no task.
 TaskId = Annotated[
-    int, Field(ge=1, le=2**31 - 1, description="The task's id, as returned by list_tasks.")
+    int, Field(ge=1, le=MAX_ID, description="The task's id, as returned by list_tasks.")
 ]
 TitleArg = Annotated[Title, Field(description="Short title, 1-200 characters.")]
 DescriptionArg = Annotated[
@@ -57,7 +58,7 @@ ExpectedVersion = Annotated[
 ]
 IdempotencyKey = Annotated[
     str | None,
-    StringConstraints(min_length=1, max_length=255),
+    StringConstraints(min_length=1, max_length=MAX_KEY),
     Field(
         description="Optional key that makes retries safe: repeating the call with the same "
         "key and arguments within 24 hours returns the first task instead of adding another."
@@ -156,7 +157,7 @@ def register_tools(
         ] = "created_at",
         limit: Annotated[int, Field(ge=1, le=500, description="At most this many tasks.")] = 100,
         offset: Annotated[
-            int, Field(ge=0, le=2**31 - 1, description="Skip this many tasks first.")
+            int, Field(ge=0, le=MAX_ID, description="Skip this many tasks first.")
         ] = 0,
     ) -> TaskPage:
         filters = TaskQuery(

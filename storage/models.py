@@ -30,6 +30,10 @@ from sqlmodel import Field as ColumnField
 from storage.types import FoldedText, TagList, UTCDateTime
 
 MAX_TITLE = 200
+# Ids and offsets are PostgreSQL integers: nothing larger can name or skip a task.
+MAX_ID = 2**31 - 1
+# User ids and idempotency keys are stored in columns of this width.
+MAX_KEY = 255
 MAX_DESCRIPTION = 1000
 MAX_TAGS = 10
 MAX_TAG = 32
@@ -130,7 +134,7 @@ class Task(SQLModel, table=True):
     )
 
     id: int | None = ColumnField(default=None, primary_key=True)
-    user_id: str = ColumnField(max_length=255)
+    user_id: str = ColumnField(max_length=MAX_KEY)
     title: str = ColumnField(max_length=MAX_TITLE)
     title_key: str = ColumnField(sa_column=Column(FoldedText, nullable=False))
     description: str | None = ColumnField(default=None, sa_column=Column(sa.Text))
@@ -149,7 +153,7 @@ class Conversation(SQLModel, table=True):
     __table_args__ = (sa.Index("ix_conversation_user_updated", "user_id", "updated_at"),)
 
     id: str = ColumnField(primary_key=True, max_length=36)
-    user_id: str = ColumnField(max_length=255)
+    user_id: str = ColumnField(max_length=MAX_KEY)
     title: str = ColumnField(max_length=MAX_TITLE)
     created_at: datetime = ColumnField(sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = ColumnField(sa_column=Column(UTCDateTime, nullable=False))
@@ -176,8 +180,8 @@ class IdempotencyRecord(SQLModel, table=True):
 
     __tablename__ = "idempotency_key"
 
-    user_id: str = ColumnField(primary_key=True, max_length=255)
-    key: str = ColumnField(primary_key=True, max_length=255)
+    user_id: str = ColumnField(primary_key=True, max_length=MAX_KEY)
+    key: str = ColumnField(primary_key=True, max_length=MAX_KEY)
     request_hash: str = ColumnField(max_length=64)
     response: dict[str, Any] = ColumnField(sa_column=Column(sa.JSON, nullable=False))
     created_at: datetime = ColumnField(sa_column=Column(UTCDateTime, nullable=False))
@@ -225,8 +229,7 @@ class TaskQuery(BaseModel):
     due_after: DueDate | None = None
     sort: SortKey = "created_at"
     limit: Annotated[int, Field(ge=1, le=500)] = 100
-    # Bounded like task ids: a larger offset can skip no more, and would overflow the database.
-    offset: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+    offset: Annotated[int, Field(ge=0, le=MAX_ID)] = 0
 
 
 class TaskView(BaseModel):

@@ -481,3 +481,14 @@ async def test_a_key_added_to_the_jwks_is_picked_up_once_the_cooldown_is_over(
     assert refused.value.status == 401
     assert principal.user_id == "alice"
     assert jwks.fetches == 2
+
+
+async def test_a_subject_longer_than_a_stored_user_id_is_refused_not_a_crash(api: Api) -> None:
+    user = "u" * 256  # one more than the user_id column holds
+    now = int(time.time())
+    token = jwt.encode({"sub": user, "iat": now, "exp": now + 60}, SECRET, "HS256")
+    response = await api.client.post(
+        f"/api/{user}/tasks", json={"title": "x"}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
