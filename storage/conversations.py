@@ -67,7 +67,7 @@ class ConversationRepository:
         return ConversationPublic.model_validate(values)
 
     async def get(self, user_id: str, conversation_id: str) -> ConversationPublic:
-        async with self._db.reading() as conn:
+        async with self._db.autocommit() as conn:
             row = (await conn.execute(self._select(user_id, conversation_id))).one_or_none()
         if row is None:
             raise ConversationNotFoundError(conversation_id)
@@ -75,7 +75,7 @@ class ConversationRepository:
 
     async def detail(self, user_id: str, conversation_id: str) -> ConversationDetail:
         """The conversation with all its messages, oldest first."""
-        async with self._db.reading() as conn:
+        async with self._db.autocommit() as conn:
             row = (await conn.execute(self._select(user_id, conversation_id))).one_or_none()
             if row is None:
                 raise ConversationNotFoundError(conversation_id)
@@ -97,7 +97,7 @@ class ConversationRepository:
             .where(_conversation.c.user_id == user_id)
             .order_by(_conversation.c.updated_at.desc(), _conversation.c.id.desc())
         )
-        async with self._db.reading() as conn:
+        async with self._db.autocommit() as conn:
             rows = (await conn.execute(statement)).all()
         return [ConversationPublic.model_validate(row._mapping) for row in rows]
 
@@ -158,7 +158,7 @@ class ConversationRepository:
             .order_by(_message.c.id.desc())
             .limit(limit)
         )
-        async with self._db.reading() as conn:
+        async with self._db.autocommit() as conn:
             rows = (await conn.execute(inner)).all()
         return [MessagePublic.model_validate(row._mapping) for row in reversed(rows)]
 

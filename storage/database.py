@@ -1,8 +1,9 @@
 """The database: an async engine built from a URL, with the driver's quirks handled once.
 
-PostgreSQL goes through asyncpg, SQLite through aiosqlite. Reads run in autocommit (one round
-trip, no BEGIN/COMMIT); writes run in a transaction, which on SQLite starts with
-`BEGIN IMMEDIATE` so two writers queue on the busy timeout instead of failing mid-transaction.
+PostgreSQL goes through asyncpg, SQLite through aiosqlite. Reads and single-statement writes
+run in autocommit (one round trip, no BEGIN/COMMIT), on a pool of their own; other writes run in
+a transaction, which on SQLite starts with `BEGIN IMMEDIATE` so two writers queue on the busy
+timeout instead of failing mid-transaction.
 """
 
 from __future__ import annotations
@@ -133,12 +134,12 @@ class Database:
             self.engine: AsyncEngine = create_async_engine(url, connect_args=connect_args)
             _configure_sqlite(self.engine, begin_immediate=True)
             if self.sqlite_path is None:  # an in-memory database exists once per engine
-                self.read_engine: AsyncEngine = self.engine
+                self.autocommit_engine: AsyncEngine = self.engine
             else:
-                self.read_engine = create_async_engine(
+                self.autocommit_engine = create_async_engine(
                     url, connect_args=connect_args, isolation_level="AUTOCOMMIT"
                 )
-                _configure_sqlite(self.read_engine, begin_immediate=False)
+                _configure_sqlite(self.autocommit_engine, begin_immediate=False)
         else:
             # Connections beyond pool_size are opened and closed per use (a TLS negotiation
             # each), so the pool is sized for the concurrency a server really sees.
@@ -146,15 +147,16 @@ class Database:
             self.engine = create_async_engine(url, connect_args=connect_args, **pool)
             # Reads get a pool of their own, opened in autocommit: switching one connection's
             # isolation level back and forth on every checkout costs more than the query.
-            self.read_engine = create_async_engine(
+            self.autocommit_engine = create_async_engine(
                 url, connect_args=connect_args, isolation_level="AUTOCOMMIT", **pool
             )
 
     @asynccontextmanager
-    async def reading(self) -> AsyncIterator[AsyncConnection]:
-        """A connection whose statements each commit on their own: for reads."""
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A connection whose statements each commit on their own: for reads, and for writes
+        that are one statement (atomic by themselves)."""
         with translate_errors():
-            async with self.read_engine.connect() as conn:
+            async with self.autocommit_engine.connect() as conn:
                 yield conn
 
     @asynccontextmanager
@@ -166,12 +168,12 @@ class Database:
 
     async def ping(self) -> None:
         """Raise `StorageUnavailableError` unless the database answers a trivial query."""
-        async with self.reading() as conn:
+        async with self.autocommit() as conn:
             await conn.execute(sa.text("SELECT 1"))
 
     async def dispose(self) -> None:
-        if self.read_engine is not self.engine:
-            await self.read_engine.dispose()
+        if self.autocommit_engine is not self.engine:
+            await self.autocommit_engine.dispose()
         await self.engine.dispose()
 
 

@@ -27,7 +27,7 @@ _LOCK_WAIT_S = 120
 
 async def migrate(db: Database) -> None:
     """Apply pending migrations, if any."""
-    async with db.reading() as conn:
+    async with db.autocommit() as conn:
         if await _current_revision(conn, db) == HEAD:
             return
     if db.sqlite_path is None:

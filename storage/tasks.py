@@ -218,7 +218,7 @@ class TaskRepository:
         raise StorageError("idempotency key contention")
 
     async def get(self, user_id: str, task_id: int) -> TaskPublic:
-        async with self._db.reading() as conn:
+        async with self._db.autocommit() as conn:
             row = (await conn.execute(_SELECT_ONE, _key(user_id, task_id))).one_or_none()
         if row is None:
             raise TaskNotFoundError(task_id)
@@ -247,7 +247,7 @@ class TaskRepository:
             "page_limit": query.limit,
             "page_offset": query.offset,
         }
-        async with self._db.reading() as conn:
+        async with self._db.autocommit() as conn:
             rows = (await conn.execute(page, parameters)).all()
             if rows:
                 total = rows[0].total
@@ -278,7 +278,7 @@ class TaskRepository:
             parameters.update(_key(user_id, task_id), new_updated_at=self._clock())
             if expected_version is not None:
                 parameters["expected_version"] = expected_version
-            async with self._db.reading() as conn:
+            async with self._db.autocommit() as conn:
                 row = (await conn.execute(statement, parameters)).one_or_none()
             if row is not None:
                 return _public(row)
@@ -296,13 +296,13 @@ class TaskRepository:
         if expected_version is not None:
             statement = _DELETE_AT_VERSION
             parameters["expected_version"] = expected_version
-        async with self._db.reading() as conn:  # one statement: atomic on its own
+        async with self._db.autocommit() as conn:
             row = (await conn.execute(statement, parameters)).one_or_none()
         if row is not None:
             return _public(row)
         current = await self.get(user_id, task_id)  # raises if it is not there
-        assert expected_version is not None
-        raise VersionMismatchError(task_id, expected_version, current.version)
+        # It is there, so only a version guard can have stopped the delete.
+        raise VersionMismatchError(task_id, expected_version or 0, current.version)
 
     # --- helpers ----------------------------------------------------------------------------
 

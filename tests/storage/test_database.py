@@ -145,7 +145,7 @@ def test_default_url_is_a_sqlite_file_in_the_data_dir(tmp_path: Path) -> None:
 async def test_sqlite_file_uses_wal_and_enforces_foreign_keys(tmp_path: Path) -> None:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'nested' / 'todo.db'}")
     try:
-        async with db.reading() as conn:
+        async with db.autocommit() as conn:
             read_settings = await _sqlite_settings(conn)
         async with db.writing() as conn:
             write_settings = await _sqlite_settings(conn)
@@ -188,7 +188,7 @@ async def test_foreign_keys_are_enforced_and_cascade(db: Database) -> None:
         await conn.execute(insert_message, {"conversation": "c1"})
     async with db.writing() as conn:
         await conn.execute(sa.text("DELETE FROM conversation WHERE id = 'c1'"))
-    async with db.reading() as conn:
+    async with db.autocommit() as conn:
         assert (await conn.execute(count_messages)).scalar_one() == 0
 
 
@@ -207,7 +207,7 @@ async def test_a_failed_write_block_leaves_nothing_behind(db: Database) -> None:
     with pytest.raises(LookupError, match="not a database problem"):
         await write_then_fail()
 
-    async with db.reading() as conn:
+    async with db.autocommit() as conn:
         count = sa.text("SELECT count(*) FROM idempotency_key")
         assert (await conn.execute(count)).scalar_one() == 0
     assert (await tasks.list("alice", TaskQuery())).total == 0

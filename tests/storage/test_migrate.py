@@ -117,7 +117,7 @@ async def run_migrating_processes(url: str, count: int) -> list[str]:
 async def versions(url: str) -> list[str]:
     db = Database(url)
     try:
-        async with db.reading() as conn:
+        async with db.autocommit() as conn:
             return list((await conn.execute(VERSION_QUERY)).scalars())
     finally:
         await db.dispose()
@@ -149,7 +149,7 @@ async def test_migrated_schema_matches_the_models(fresh_url: str) -> None:
     db = Database(fresh_url)
     try:
         await migrate(db)
-        async with db.reading() as conn:
+        async with db.autocommit() as conn:
             differences = await conn.run_sync(_schema_differences)
             version = list((await conn.execute(VERSION_QUERY)).scalars())
     finally:
@@ -180,7 +180,7 @@ async def test_migrating_an_up_to_date_database_costs_one_query_and_keeps_data(
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         statements.append(statement)
 
-    engines = {db.engine.sync_engine, db.read_engine.sync_engine}
+    engines = {db.engine.sync_engine, db.autocommit_engine.sync_engine}
     for engine in engines:
         event.listen(engine, "before_cursor_execute", record)
     try:
@@ -211,7 +211,7 @@ async def test_two_processes_migrating_one_fresh_database_both_succeed(fresh_url
     assert await versions(fresh_url) == [HEAD]
     db = Database(fresh_url)
     try:
-        async with db.reading() as conn:
+        async with db.autocommit() as conn:
             assert await conn.run_sync(_schema_differences) == []
     finally:
         await db.dispose()
