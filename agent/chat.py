@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
-from fastmcp.exceptions import FastMCPError, NotFoundError
+from fastmcp.exceptions import FastMCPError
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
@@ -50,7 +50,8 @@ BOUND_REPLY = (
 
 
 class ToolCaller(Protocol):
-    """How the agent reaches the MCP tools: in-process, as a given user."""
+    """How the agent reaches the MCP tools: in-process, as a given user. `call` raises a
+    fastmcp `ToolError` for anything the model should hear about, unknown tools included."""
 
     async def tools(self) -> list[Tool]: ...
 
@@ -182,13 +183,9 @@ class ChatTurn:
             raise ModelError(502, "The model could not be reached.") from exc
 
     async def _execute(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
-        declared = [d.name for d in self.agent._declarations or [] if d.name]
-        if name not in declared:
-            # Answered here: fastmcp's unknown-tool error is not a FastMCPError.
-            return {"error": f"There is no tool named {name!r}; use one of {', '.join(declared)}."}
         try:
             return {"result": await self.agent.tools.call(self.user_id, name, arguments)}
-        except (FastMCPError, NotFoundError) as exc:
+        except FastMCPError as exc:  # tool errors, unknown tools included
             return {"error": str(exc) or "The tool failed."}
 
 

@@ -30,9 +30,12 @@ class ToolDispatcher:
 
     async def call(self, user_id: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """The tool's structured result; a tool error raises `TaskToolError`."""
-        tool = (await self._registered()).get(name)
+        tools = await self._registered()
+        tool = tools.get(name)
         if tool is None:
-            raise TaskToolError("not_found", f"There is no tool named {name!r}.")
+            raise TaskToolError(
+                "not_found", f"There is no tool named {name!r}; use one of {', '.join(tools)}."
+            )
         with acting_as(user_id):
             try:
                 result = await tool.run(arguments)
