@@ -15,10 +15,10 @@ from starlette.routing import Route
 
 from agent.events import DeltaEvent, DoneEvent, ModelError, ToolCallEvent
 from http_adapter.context import AppContext
+from http_adapter.endpoints import read_body, route
 from http_adapter.problems import HTTPProblem, problem_body
 from http_adapter.rate_limit import RateLimiter
 from http_adapter.schemas import ChatRequest
-from http_adapter.task_routes import read_body, route
 from storage.conversations import ConversationRepository
 from storage.errors import ConversationNotFoundError, StorageError, StorageUnavailableError
 

@@ -3,10 +3,8 @@ shapes the tool's structured result into the REST answer."""
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
@@ -14,15 +12,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from http_adapter.context import AppContext
+from http_adapter.endpoints import Handler, read_body, route
 from http_adapter.problems import HTTPProblem
 from http_adapter.schemas import ListParams, TaskBody, TaskPatch, error_list
 from storage.models import MAX_ID, MAX_KEY
 
-MAX_BODY_BYTES = 64 * 1024
 _STRONG_ETAG = re.compile(r'"(\d+)"')
-
-Model = TypeVar("Model", bound=BaseModel)
-Handler = Callable[[Request], Awaitable[Response]]
 
 
 def task_routes(ctx: AppContext) -> list[Route]:
@@ -108,44 +103,6 @@ def task_routes(ctx: AppContext) -> list[Route]:
             {"GET": get_task, "PUT": replace_task, "PATCH": patch_task, "DELETE": delete_task},
         ),
     ]
-
-
-def route(path: str, handlers: dict[str, Handler]) -> Route:
-    """One route for all the methods of a path, so that a 405 lists every one in `Allow`."""
-
-    async def endpoint(request: Request) -> Response:
-        # HEAD is served by GET (Starlette adds it to the methods of a route that has GET).
-        method = "GET" if request.method == "HEAD" else request.method
-        return await handlers[method](request)
-
-    return Route(path, endpoint, methods=list(handlers))
-
-
-async def read_body(request: Request, model: type[Model]) -> Model:
-    """The JSON body validated as `model`: 415, 413, 400 and 422 otherwise."""
-    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if media_type != "application/json" and not (
-        media_type.startswith("application/") and media_type.endswith("+json")
-    ):
-        raise HTTPProblem(415, "The request body must be JSON (Content-Type: application/json).")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise HTTPProblem(413, "The request body is larger than 64 KiB.")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise HTTPProblem(413, "The request body is larger than 64 KiB.")
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise HTTPProblem(400, "The request body is not valid JSON.") from None
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise HTTPProblem(
-            422, "The request body is not valid.", errors=error_list(exc.errors(), "body")
-        ) from None
 
 
 def _task_id(request: Request) -> int:

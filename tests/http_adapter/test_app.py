@@ -15,8 +15,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.conftest import POSTGRES_URL
-from tests.http_adapter.support import Api, make_settings, running
-from tests.http_adapter.test_task_routes import assert_problem
+from tests.http_adapter.support import Api, assert_problem, make_settings, running
 
 # Bounded waits while the database goes away and comes back.
 OUTAGE_S = 20

@@ -12,7 +12,7 @@ import anyio
 import httpx
 import pytest
 
-from tests.http_adapter.support import BASE_URL, Api
+from tests.http_adapter.support import BASE_URL, Api, assert_problem
 
 ALICE = "alice"
 BOB = "bob"
@@ -30,7 +30,6 @@ TASK_KEYS = {
 }
 RFC3339_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z")
 STRONG_ETAG = re.compile(r'"[^"]*"')
-LEAKS = ("traceback", "sqlalchemy", "asyncpg", "aiosqlite", "select ", "insert ", "secret")
 KIB = 1024
 
 
@@ -43,22 +42,6 @@ def tasks_url(user: str = ALICE) -> str:
 
 def task_url(task_id: int | str, user: str = ALICE) -> str:
     return f"/api/{user}/tasks/{task_id}"
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    """The response is a problem document with `status` that leaks nothing; returns its body."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    assert body["status"] == status
-    assert isinstance(body["title"], str)
-    assert isinstance(body["detail"], str)
-    assert body["detail"]
-    text = response.text.lower()
-    for leak in LEAKS:
-        assert leak not in text, response.text
-    return body
 
 
 def assert_validation_error(response: httpx.Response, loc: list[str | int]) -> None:

@@ -1,0 +1,58 @@
+"""What every route module shares: one route per path, and reading a JSON body."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from http_adapter.problems import HTTPProblem
+from http_adapter.schemas import error_list
+
+MAX_BODY_BYTES = 64 * 1024
+
+Model = TypeVar("Model", bound=BaseModel)
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def route(path: str, handlers: dict[str, Handler]) -> Route:
+    """One route for all the methods of a path, so that a 405 lists every one in `Allow`."""
+
+    async def endpoint(request: Request) -> Response:
+        # HEAD is served by GET (Starlette adds it to the methods of a route that has GET).
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+
+    return Route(path, endpoint, methods=list(handlers))
+
+
+async def read_body(request: Request, model: type[Model]) -> Model:
+    """The JSON body validated as `model`: 415, 413, 400 and 422 otherwise."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/json" and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        raise HTTPProblem(415, "The request body must be JSON (Content-Type: application/json).")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise HTTPProblem(413, "The request body is larger than 64 KiB.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise HTTPProblem(413, "The request body is larger than 64 KiB.")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise HTTPProblem(400, "The request body is not valid JSON.") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise HTTPProblem(
+            422, "The request body is not valid.", errors=error_list(exc.errors(), "body")
+        ) from None
