@@ -8,7 +8,10 @@ timeout instead of failing mid-transaction.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -207,9 +210,8 @@ def _configure_sqlite(engine: AsyncEngine, *, begin_immediate: bool) -> None:
         # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        # The busy timeout first, so that even switching to WAL waits for another process.
         cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(dbapi_connection, cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -219,3 +221,23 @@ def _configure_sqlite(engine: AsyncEngine, *, begin_immediate: bool) -> None:
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(conn: sa.Connection) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _switch_to_wal(dbapi_connection: Any, cursor: Any) -> None:
+    """Put the database in WAL mode (a no-op once it is: the mode is kept in the file).
+
+    When connections in two processes switch a new database at the same moment, SQLite tells
+    one "database is locked" at once, without waiting out the busy timeout; that one waits a
+    little (without blocking the event loop) and tries again.
+    """
+    deadline = time.monotonic() + _SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+        dbapi_connection.run_async(lambda _driver, pause=delay: asyncio.sleep(pause))
+        delay = min(delay * 2, 0.1)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 import sqlalchemy as sa
+from anyio.streams.buffered import BufferedByteReceiveStream
 from sqlalchemy.engine import make_url
 
 from storage.database import Database, DatabaseURLError, default_url, resolve_url
@@ -160,6 +165,64 @@ async def _sqlite_settings(conn: Any) -> tuple[str, int]:
     journal = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar_one()
     foreign_keys = (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar_one()
     return journal, foreign_keys
+
+
+# Opens a new SQLite file per round, every process at the same moment, and checks it is in WAL.
+OPEN_AT_ONCE_SCRIPT = """
+import sys
+import time
+
+import anyio
+
+from storage.database import Database
+
+
+async def main(directory: str, rounds: int) -> None:
+    print("ready", flush=True)
+    start = float(sys.stdin.readline())
+    for round in range(rounds):
+        db = Database(f"sqlite+aiosqlite:///{directory}/round{round}.db")
+        moment = start + round * 0.05
+        while time.time() < moment:  # a sleep would not wake all processes closely enough
+            pass
+        try:
+            async with db.autocommit() as conn:
+                mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar_one()
+        finally:
+            await db.dispose()
+        assert mode == "wal", mode
+
+
+anyio.run(main, sys.argv[1], int(sys.argv[2]))
+"""
+
+
+async def test_processes_opening_one_new_sqlite_file_at_once_all_succeed(tmp_path: Path) -> None:
+    # Switching a new file to WAL from two processes at once makes SQLite answer "database is
+    # locked" to one of them at once, busy timeout or not, so 30 rounds of it find out.
+    command = [sys.executable, "-W", "error", "-c", OPEN_AT_ONCE_SCRIPT, str(tmp_path), "30"]
+    with anyio.fail_after(120):
+        async with AsyncExitStack() as stack:
+            processes = [
+                await stack.enter_async_context(await anyio.open_process(command)) for _ in range(3)
+            ]
+            for process in processes:
+                assert process.stdout is not None
+                assert (
+                    await BufferedByteReceiveStream(process.stdout).receive_until(b"\n", 100)
+                    == b"ready"
+                )
+            start = f"{time.time() + 0.2}\n".encode()
+            for process in processes:
+                assert process.stdin is not None
+                await process.stdin.send(start)
+            for process in processes:
+                assert process.stderr is not None
+                errors = bytearray()
+                with contextlib.suppress(anyio.EndOfStream):
+                    while True:
+                        errors += await process.stderr.receive()
+                assert await process.wait() == 0, errors.decode()
 
 
 # --- both backends ----------------------------------------------------------------------------
