@@ -86,12 +86,16 @@ def task_routes(ctx: AppContext) -> list[Route]:
     ) -> Response:
         if_match = request.headers.get("if-match")
         if if_match is not None and if_match.strip() != "*":
-            expected = _expected_version(if_match)
-            if expected is None:
-                # No version could ever match; still answer 404 for a task that isn't there.
-                await ctx.call_tool(user, "get_task", {"task_id": arguments["task_id"]})
-                raise HTTPProblem(412, "The If-Match header does not match the task.")
-            arguments["expected_version"] = expected
+            versions = _listed_versions(if_match)
+            if len(versions) != 1:
+                # None listed can match, or several might: look at the task (a 404 if it is
+                # not there). The write below names the version it is at, so it still fails
+                # if the task changes in between.
+                task = await ctx.call_tool(user, "get_task", {"task_id": arguments["task_id"]})
+                if task["version"] not in versions:
+                    raise HTTPProblem(412, "The If-Match header does not match the task.")
+                versions = {task["version"]}
+            arguments["expected_version"] = versions.pop()
         return _task_response(await ctx.call_tool(user, tool, arguments))
 
     base = "/api/{user_id}/tasks"
@@ -128,10 +132,16 @@ def _task_response(
     )
 
 
-def _expected_version(if_match: str) -> int | None:
-    """The version a single strong ETag in If-Match names, or None if it names none."""
-    match = _STRONG_ETAG.fullmatch(if_match.strip())
-    return int(match.group(1)) if match else None
+def _listed_versions(if_match: str) -> set[int]:
+    """The versions named by the strong ETags in an If-Match list. Weak tags never match
+    (RFC 9110 asks for strong comparison), and neither does anything that is not an ETag or
+    names a version no task can have (they start at 1 and stay in a 32-bit column)."""
+    return {
+        version
+        for part in if_match.split(",")
+        if (match := _STRONG_ETAG.fullmatch(part.strip()))
+        and 1 <= (version := int(match.group(1))) <= MAX_ID
+    }
 
 
 def _none_match(if_none_match: str | None, etag: str) -> bool:
