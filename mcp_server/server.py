@@ -91,6 +91,8 @@ def build_server(settings: ServerSettings, *, repository: TaskRepository | None 
         middleware=[_ArgumentErrors()],
         mask_error_details=True,
         strict_input_validation=True,
+        # register_tools inlines every schema once (mcp_server.schemas).
+        dereference_schemas=False,
     )
     register_tools(server, tasks, lambda: current_user(settings.user_id))
     return server

@@ -5,14 +5,16 @@ gives back.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 from fastmcp import FastMCP
+from fastmcp.tools import Tool
 from mcp.types import ToolAnnotations
 from pydantic import MISSING, Field, StrictBool, StringConstraints
 
 from mcp_server.errors import reports_storage_errors
+from mcp_server.schemas import self_contained
 from storage.models import (
     MAX_ID,
     MAX_KEY,
@@ -32,6 +34,8 @@ from storage.models import (
     Title,
 )
 from storage.tasks import TaskRepository
+
+_F = TypeVar("_F", bound=Callable[..., Awaitable[Any]])
 
 TaskId = Annotated[
     int, Field(ge=1, le=MAX_ID, description="The task's id, as returned by list_tasks.")
@@ -112,8 +116,17 @@ def register_tools(
 ) -> None:
     """Add the task tools to `server`. `repository` and `user` are looked up on every call."""
 
-    @server.tool(description=ADD_TASK, annotations=ADDITIVE)
-    @reports_storage_errors
+    def tool(description: str, annotations: ToolAnnotations) -> Callable[[_F], _F]:
+        def add(function: _F) -> _F:
+            made = Tool.from_function(
+                reports_storage_errors(function), description=description, annotations=annotations
+            )
+            server.add_tool(self_contained(made))
+            return function
+
+        return add
+
+    @tool(ADD_TASK, ADDITIVE)
     async def add_task(
         title: TitleArg,
         description: DescriptionArg = None,
@@ -133,8 +146,7 @@ def register_tools(
         )
         return await repository().create(user(), data, idempotency_key=idempotency_key)
 
-    @server.tool(description=LIST_TASKS, annotations=READ_ONLY)
-    @reports_storage_errors
+    @tool(LIST_TASKS, READ_ONLY)
     async def list_tasks(
         status: Annotated[
             StatusFilter, Field(description="all, pending (not done) or completed.")
@@ -173,13 +185,11 @@ def register_tools(
         )
         return await repository().list(user(), filters)
 
-    @server.tool(description=GET_TASK, annotations=READ_ONLY)
-    @reports_storage_errors
+    @tool(GET_TASK, READ_ONLY)
     async def get_task(task_id: TaskId) -> TaskPublic:
         return await repository().get(user(), task_id)
 
-    @server.tool(description=UPDATE_TASK, annotations=IDEMPOTENT)
-    @reports_storage_errors
+    @tool(UPDATE_TASK, IDEMPOTENT)
     async def update_task(
         task_id: TaskId,
         title: TitleArg | MISSING = MISSING,
@@ -203,15 +213,13 @@ def register_tools(
             user(), task_id, changes, expected_version=expected_version
         )
 
-    @server.tool(description=COMPLETE_TASK, annotations=IDEMPOTENT)
-    @reports_storage_errors
+    @tool(COMPLETE_TASK, IDEMPOTENT)
     async def complete_task(
         task_id: TaskId,
         completed: CompletedArg = True,
     ) -> TaskPublic:
         return await repository().update(user(), task_id, TaskUpdate(completed=completed))
 
-    @server.tool(description=DELETE_TASK, annotations=DESTRUCTIVE)
-    @reports_storage_errors
+    @tool(DELETE_TASK, DESTRUCTIVE)
     async def delete_task(task_id: TaskId, expected_version: ExpectedVersion = None) -> TaskPublic:
         return await repository().delete(user(), task_id, expected_version=expected_version)

@@ -1,0 +1,53 @@
+"""Tool schemas without `$ref`: what every MCP host can read, built once per process.
+
+Pydantic writes enums and nested models (`Priority`, the tasks inside a `TaskPage`) as `$defs`
+referenced by `$ref`. Some hosts cannot follow references, so fastmcp would inline them again on
+every `tools/list`, importing jsonref for it on the first (~30 ms of a cold start). The task
+models are acyclic, so inlining them once at registration is a short walk.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastmcp.tools import Tool
+
+_LOCAL = "#/$defs/"
+
+
+def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with each local `$ref` replaced by its definition and `$defs` dropped.
+
+    Keywords beside a `$ref` (pydantic puts a field's description and default there) win
+    over the definition's own. Raises ValueError for a reference it cannot inline: one outside
+    `$defs` or one that refers back to itself.
+    """
+    definitions: dict[str, Any] = schema.get("$defs", {})
+
+    def walk(node: Any, seen: tuple[str, ...]) -> Any:
+        if isinstance(node, list):
+            return [walk(item, seen) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if ref is None:
+            return {key: walk(value, seen) for key, value in node.items() if key != "$defs"}
+        name = ref[len(_LOCAL) :] if isinstance(ref, str) and ref.startswith(_LOCAL) else None
+        if name is None or name not in definitions:
+            raise ValueError(f"cannot inline the schema reference {ref!r}")
+        if name in seen:
+            raise ValueError(f"the schema reference {ref!r} is recursive")
+        target = walk(definitions[name], (*seen, name))
+        siblings = {key: walk(value, seen) for key, value in node.items() if key != "$ref"}
+        return {**target, **siblings}
+
+    result: dict[str, Any] = walk(schema, ())
+    return result
+
+
+def self_contained(tool: Tool) -> Tool:
+    """`tool` with its input and output schemas inlined."""
+    update: dict[str, Any] = {"parameters": inline_refs(tool.parameters)}
+    if tool.output_schema is not None:
+        update["output_schema"] = inline_refs(tool.output_schema)
+    return tool.model_copy(update=update)
