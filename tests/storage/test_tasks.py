@@ -364,6 +364,9 @@ async def test_title_sort_is_case_insensitive_beyond_ascii(tasks: TaskRepository
         (3, 0, ["t0", "t1", "t2"]),
         (3, 3, ["t3", "t4", "t5"]),
         (3, 6, ["t6"]),
+        (4, 3, ["t3", "t4", "t5", "t6"]),  # exactly the rest
+        (7, 0, ["t0", "t1", "t2", "t3", "t4", "t5", "t6"]),
+        (6, 0, ["t0", "t1", "t2", "t3", "t4", "t5"]),  # one short of all
         (3, 7, []),
         (500, 100, []),
         (1, 4, ["t4"]),
