@@ -1,5 +1,6 @@
 """Benchmark todo-mcp over stdio: cold start against a hello-world fastmcp server, and per-call
-latency of `add_task` / `list_tasks` within one session.
+latency of `add_task` / `list_tasks` / `get_task` within one session, beside the hello server's
+no-op `ping`, with the official MCP client and with a minimal line client.
 
 Run with the project's virtualenv: `.venv/bin/python bench/stdio.py [--json]`.
 """
@@ -7,19 +8,22 @@ Run with the project's virtualenv: `.venv/bin/python bench/stdio.py [--json]`.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
-from mcp.types import CallToolResult, TextContent
+from mcp.types import LATEST_PROTOCOL_VERSION, CallToolResult, TextContent
 
 BENCH_DIR = Path(__file__).resolve().parent
 TODO_MCP = Path(sys.executable).parent / "todo-mcp"
@@ -51,25 +55,98 @@ async def cold_start(
     return elapsed
 
 
+# The calls timed in one session, in this order: (label, tool, arguments of call n).
+TODO_CALLS: list[tuple[str, str, Callable[[int], dict[str, Any]]]] = [
+    ("add_task", "add_task", lambda n: {"title": f"bench task {n}"}),
+    ("list_tasks", "list_tasks", lambda _n: {"limit": 20}),
+    ("get_task", "get_task", lambda n: {"task_id": n + 1}),
+]
+HELLO_CALLS: list[tuple[str, str, Callable[[int], dict[str, Any]]]] = [
+    ("hello_ping", "ping", lambda _n: {}),
+]
+
+
 async def call_latencies(
-    params: StdioServerParameters, calls: int, errlog: TextIO
+    params: StdioServerParameters,
+    calls: int,
+    errlog: TextIO,
+    plan: list[tuple[str, str, Callable[[int], dict[str, Any]]]],
 ) -> dict[str, list[float]]:
-    """Seconds per call of `calls` add_task and then `calls` list_tasks, in one session."""
-    timings: dict[str, list[float]] = {"add_task": [], "list_tasks": []}
+    """Seconds per call, `calls` of each tool of `plan` in turn, in one official-client session."""
+    timings: dict[str, list[float]] = {label: [] for label, _, _ in plan}
     async with (
         stdio_client(params, errlog=errlog) as (read, write),
         ClientSession(read, write) as session,
     ):
         await session.initialize()
-        for tool in timings:
+        for label, tool, arguments in plan:
             for n in range(calls):
-                args: dict[str, Any] = (
-                    {"title": f"bench task {n}"} if tool == "add_task" else {"limit": 20}
-                )
                 started = time.perf_counter()
-                result = await session.call_tool(tool, args)
-                timings[tool].append(time.perf_counter() - started)
+                result = await session.call_tool(tool, arguments(n))
+                timings[label].append(time.perf_counter() - started)
                 _check(tool, result)
+    return timings
+
+
+def line_client_latencies(
+    params: StdioServerParameters,
+    calls: int,
+    errlog: TextIO,
+    plan: list[tuple[str, str, Callable[[int], dict[str, Any]]]],
+) -> dict[str, list[float]]:
+    """As `call_latencies`, with the least client there is: one JSON-RPC line written, one
+    read back. What it measures is the server's own time per call plus the pipe."""
+    command = [params.command, *params.args]
+    server = subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=errlog,
+        env=params.env,
+        cwd=params.cwd,
+    )
+    assert server.stdin is not None
+    assert server.stdout is not None
+    stdin, stdout = server.stdin, server.stdout
+    requests = itertools.count(1)
+
+    def send(method: str, params: dict[str, Any] | None = None, *, reply: bool = True) -> Any:
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            message["params"] = params
+        if reply:
+            message["id"] = next(requests)
+        stdin.write(json.dumps(message).encode() + b"\n")
+        stdin.flush()
+        while reply:
+            answer = json.loads(stdout.readline() or b"null")
+            if answer is None:
+                raise BenchError(f"{command[0]} closed its stdout")
+            if answer.get("id") == message["id"]:
+                return answer
+        return None
+
+    timings: dict[str, list[float]] = {label: [] for label, _, _ in plan}
+    try:
+        send(
+            "initialize",
+            {
+                "protocolVersion": LATEST_PROTOCOL_VERSION,
+                "capabilities": {},
+                "clientInfo": {"name": "bench", "version": "0"},
+            },
+        )
+        send("notifications/initialized", reply=False)
+        for label, tool, arguments in plan:
+            for n in range(calls):
+                started = time.perf_counter()
+                answer = send("tools/call", {"name": tool, "arguments": arguments(n)})
+                timings[label].append(time.perf_counter() - started)
+                if "result" not in answer or answer["result"].get("isError"):
+                    raise BenchError(f"{tool} failed: {answer}")
+    finally:
+        stdin.close()
+        server.wait(timeout=30)
     return timings
 
 
@@ -106,7 +183,12 @@ async def run(runs: int, calls: int, workdir: Path, errlog: TextIO) -> dict[str,
     for _ in range(runs):
         for name, (params, tool) in servers.items():
             starts[name].append(await cold_start(params, tool, {}, errlog))
-    latencies = await call_latencies(todo, calls, errlog)
+    # todo-mcp's calls in a fresh database each, so list_tasks sees the same 500 tasks.
+    official = await call_latencies(todo, calls, errlog, TODO_CALLS)
+    official |= await call_latencies(hello, calls, errlog, HELLO_CALLS)
+    (workdir / "bench.db").unlink()
+    line = await anyio.to_thread.run_sync(line_client_latencies, todo, calls, errlog, TODO_CALLS)
+    line |= await anyio.to_thread.run_sync(line_client_latencies, hello, calls, errlog, HELLO_CALLS)
 
     medians = {name: statistics.median(values) for name, values in starts.items()}
     return {
@@ -124,8 +206,11 @@ async def run(runs: int, calls: int, workdir: Path, errlog: TextIO) -> dict[str,
         "cold_start_ratio": round(medians["todo_mcp"] / medians["hello"], 2),
         "calls_per_tool": calls,
         "call_latency_ms": {
-            tool: {"median": _ms(statistics.median(values)), "p95": _ms(_p95(values))}
-            for tool, values in latencies.items()
+            client: {
+                label: {"median": _ms(statistics.median(values)), "p95": _ms(_p95(values))}
+                for label, values in timings.items()
+            }
+            for client, timings in (("official_client", official), ("line_client", line))
         },
     }
 
@@ -144,12 +229,22 @@ def table(report: dict[str, Any]) -> str:
     lines += [
         f"  {'ratio todo-mcp / hello':<28}{report['cold_start_ratio']:>9.2f}x",
         "",
-        f"per-call latency, one stdio session ({report['calls_per_tool']} calls each)",
-        f"  {'tool':<28}{'median':>10}{'p95':>10}",
+        f"per-call latency, one stdio session per server ({report['calls_per_tool']} calls each)",
+        f"  {'':<28}{'official client':>20}{'line client':>20}",
+        f"  {'tool':<28}{'median':>10}{'p95':>10}{'median':>10}{'p95':>10}",
     ]
-    for label, key in (("add_task", "add_task"), ("list_tasks (limit 20)", "list_tasks")):
-        row = report["call_latency_ms"][key]
-        lines.append(f"  {label:<28}{row['median']:>7.2f} ms{row['p95']:>7.2f} ms")
+    latency = report["call_latency_ms"]
+    for label, key in (
+        ("add_task", "add_task"),
+        ("list_tasks (limit 20 of 500)", "list_tasks"),
+        ("get_task", "get_task"),
+        ("hello fastmcp ping", "hello_ping"),
+    ):
+        cells = "".join(
+            f"{latency[client][key]['median']:>7.2f} ms{latency[client][key]['p95']:>7.2f} ms"
+            for client in ("official_client", "line_client")
+        )
+        lines.append(f"  {label:<28}{cells}")
     return "\n".join(lines)
 
 
