@@ -6,14 +6,15 @@ gives back.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 from fastmcp import FastMCP
 from fastmcp.tools import Tool
 from mcp.types import ToolAnnotations
-from pydantic import MISSING, Field, StrictBool, StringConstraints
+from pydantic import MISSING, BaseModel, Field, StrictBool, StringConstraints
 
 from mcp_server.errors import reports_storage_errors
+from mcp_server.results import returns_tool_result
 from mcp_server.schemas import self_contained
 from storage.models import (
     MAX_ID,
@@ -35,7 +36,7 @@ from storage.models import (
 )
 from storage.tasks import TaskRepository
 
-_F = TypeVar("_F", bound=Callable[..., Awaitable[Any]])
+_F = TypeVar("_F", bound=Callable[..., Awaitable[BaseModel]])
 
 TaskId = Annotated[
     int, Field(ge=1, le=MAX_ID, description="The task's id, as returned by list_tasks.")
@@ -119,7 +120,9 @@ def register_tools(
     def tool(description: str, annotations: ToolAnnotations) -> Callable[[_F], _F]:
         def add(function: _F) -> _F:
             made = Tool.from_function(
-                reports_storage_errors(function), description=description, annotations=annotations
+                returns_tool_result(reports_storage_errors(function)),
+                description=description,
+                annotations=annotations,
             )
             server.add_tool(self_contained(made))
             return function
