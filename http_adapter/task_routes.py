@@ -8,11 +8,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from http_adapter.context import AppContext
-from http_adapter.endpoints import Handler, read_body, route
+from http_adapter.endpoints import Handler, TaskJSONResponse, read_body, route
 from http_adapter.problems import HTTPProblem
 from http_adapter.schemas import ListParams, TaskBody, TaskPatch, error_list
 from storage.models import MAX_ID, MAX_KEY
@@ -30,7 +30,7 @@ def task_routes(ctx: AppContext) -> list[Route]:
                 422, "Invalid query parameters.", errors=error_list(exc.errors(), "query")
             ) from None
         page = await ctx.call_tool(user, "list_tasks", params.model_dump(mode="json"))
-        return JSONResponse(
+        return TaskJSONResponse(
             [_public(task) for task in page["tasks"]],
             headers={"X-Total-Count": str(page["total"])},
         )
@@ -127,7 +127,7 @@ def _etag(task: dict[str, Any]) -> str:
 def _task_response(
     task: dict[str, Any], *, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    return JSONResponse(
+    return TaskJSONResponse(
         _public(task), status_code=status, headers={"ETag": _etag(task), **(headers or {})}
     )
 
