@@ -59,7 +59,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 VENV_BIN = Path(sys.executable).parent
 SECRET = "bench-secret-that-is-long-enough-for-hs256-0123456789"
 SCENARIOS = ("list", "get", "patch", "create")
-PROFILED = ("get", "list")
+PROFILED = "get,list"  # the scenarios --profile samples by default
 SEED_TASKS = 20
 CREATE_USERS = 32
 TARGET_RATIO = 0.5
@@ -437,7 +437,7 @@ STDLIB_LAYERS = {"json": "stdlib json", "logging": "stdlib logging", "asyncio": 
 # down, so that the frames every request passes through (uvicorn, Starlette's middleware stack)
 # do not fill the top of the list.
 HANDLERS = {
-    ("route.<locals>.endpoint", "http_adapter/task_routes.py"),
+    ("route.<locals>.endpoint", "http_adapter/endpoints.py"),
     ("build_app.<locals>.route.<locals>.endpoint", "bench/floor.py"),
 }
 
@@ -541,13 +541,13 @@ def aggregate_profile(raw: str, top: int) -> dict[str, Any]:
 def profile(
     args: argparse.Namespace, server: Server, workdir: Path, out_dir: Path
 ) -> dict[str, Any]:
-    """Sample `server` with py-spy while wrk drives each of PROFILED at it."""
+    """Sample `server` with py-spy while wrk drives each of --profile-scenarios at it."""
     py_spy = shutil.which("py-spy") or str(VENV_BIN / "py-spy")
     if not Path(py_spy).exists():
         raise BenchError("py-spy is not installed: `.venv/bin/pip install py-spy`")
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
-    for scenario in PROFILED:
+    for scenario in args.profile_scenarios:
         users = [fresh_user("bench-create") for _ in range(CREATE_USERS)]
         script = workdir / f"profile-{server.name}-{scenario}.lua"
         script.write_text(lua_script(scenario, server, users))
@@ -592,6 +592,14 @@ def profile(
 
 
 # --- the run ---------------------------------------------------------------------------------
+
+
+def _scenario_list(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SCENARIOS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"scenarios are {', '.join(SCENARIOS)}")
+    return names
 
 
 def median(values: list[float]) -> float:
@@ -804,6 +812,12 @@ def main() -> None:
         "--profile", type=Path, default=None, help="directory: also profile todo-api with py-spy"
     )
     parser.add_argument("--profile-floor", action="store_true", help="profile the floor too")
+    parser.add_argument(
+        "--profile-scenarios",
+        type=_scenario_list,
+        default=_scenario_list(PROFILED),
+        help=f"comma-separated, of {', '.join(SCENARIOS)} (default {PROFILED})",
+    )
     parser.add_argument("--profile-duration", type=int, default=10)
     parser.add_argument("--profile-top", type=int, default=15)
     parser.add_argument("--profile-rate", type=int, default=100, help="samples a second")
