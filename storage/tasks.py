@@ -70,9 +70,24 @@ _DELETE_AT_VERSION = (
     .returning(*_PUBLIC_COLUMNS)
 )
 _DERIVED = {"title": "title_key", "description": "description_key"}
-_INSERT = sa.insert(_task).returning(*_PUBLIC_COLUMNS)
 _OF_USER = _task.c.user_id == sa.bindparam("key_user")
 _COUNT_OF_USER = sa.select(sa.func.count()).select_from(_task).where(_OF_USER)
+_INSERT = sa.insert(_task).returning(*_PUBLIC_COLUMNS)
+# The columns a create writes: all but the id.
+_CREATED_COLUMNS = [column.name for column in _task.columns if column.name != "id"]
+# A create under a quota: the insert happens only while the user has room, so counting and
+# inserting are one round trip. (On PostgreSQL it follows the user's advisory lock in the same
+# transaction, in a statement of its own: its snapshot then sees every create before it.)
+_INSERT_IF_ROOM = (
+    sa.insert(_task)
+    .from_select(
+        _CREATED_COLUMNS,
+        sa.select(
+            *(sa.bindparam(name, type_=_task.c[name].type) for name in _CREATED_COLUMNS)
+        ).where(_COUNT_OF_USER.scalar_subquery() < sa.bindparam("quota", type_=sa.Integer())),
+    )
+    .returning(*_PUBLIC_COLUMNS)
+)
 _QUOTA_LOCK_STATEMENT = sa.select(
     sa.func.pg_advisory_xact_lock(_QUOTA_LOCK, sa.func.hashtext(sa.bindparam("key_user")))
 )
@@ -200,7 +215,6 @@ class TaskRepository:
         }
         if idempotency_key is None:
             async with self._db.writing() as conn:
-                await self._check_quota(conn, user_id)
                 return await self._insert(conn, values)
         digest = _digest(data)
         for _ in range(2):
@@ -209,7 +223,6 @@ class TaskRepository:
                     replay = await self._replay(conn, user_id, idempotency_key, digest, now)
                     if replay is not None:
                         return replay
-                    await self._check_quota(conn, user_id)
                     task = await self._insert(conn, values)
                     await self._remember(conn, user_id, idempotency_key, digest, task, now)
                     return task
@@ -309,19 +322,20 @@ class TaskRepository:
 
     # --- helpers ----------------------------------------------------------------------------
 
-    async def _check_quota(self, conn: AsyncConnection, user_id: str) -> None:
+    async def _insert(self, conn: AsyncConnection, values: dict[str, Any]) -> TaskPublic:
+        """Insert the task, within the user's quota if there is one."""
         if self._quota is None:
-            return
+            return _public((await conn.execute(_INSERT, values)).one())
+        user = {"key_user": values["user_id"]}
         if not self._db.is_sqlite:
             # Creates of one user queue here, so two cannot both see room for one more task.
             # (SQLite's BEGIN IMMEDIATE already lets one writer in at a time.)
-            await conn.execute(_QUOTA_LOCK_STATEMENT, {"key_user": user_id})
-        if (await conn.execute(_COUNT_OF_USER, {"key_user": user_id})).scalar_one() >= self._quota:
+            await conn.execute(_QUOTA_LOCK_STATEMENT, user)
+        inserted = await conn.execute(_INSERT_IF_ROOM, {**values, **user, "quota": self._quota})
+        row = inserted.one_or_none()
+        if row is None:
             raise QuotaExceededError(self._quota)
-
-    @staticmethod
-    async def _insert(conn: AsyncConnection, values: dict[str, Any]) -> TaskPublic:
-        return _public((await conn.execute(_INSERT, values)).one())
+        return _public(row)
 
     @staticmethod
     async def _replay(
