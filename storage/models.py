@@ -187,6 +187,16 @@ class IdempotencyRecord(SQLModel, table=True):
     created_at: datetime = ColumnField(sa_column=Column(UTCDateTime, nullable=False))
 
 
+class TaskCount(SQLModel, table=True):
+    """How many tasks a user has: kept with every create and delete, so that a create can
+    check the quota and count itself in one atomic step (see `storage.tasks`)."""
+
+    __tablename__ = "task_count"
+
+    user_id: str = ColumnField(primary_key=True, max_length=MAX_KEY)
+    tasks: int
+
+
 # --- input and output ------------------------------------------------------------------------
 
 

@@ -23,11 +23,13 @@ from storage.errors import (
     VersionMismatchError,
 )
 from storage.models import (
+    MAX_ID,
     PRIORITY_RANK,
     IdempotencyRecord,
     Priority,
     SortKey,
     Task,
+    TaskCount,
     TaskCreate,
     TaskPage,
     TaskPublic,
@@ -37,11 +39,12 @@ from storage.models import (
 )
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
-# The first half of the two-part advisory lock key taken by a quota-checked create.
-_QUOTA_LOCK = 0x7144
+# Without a configured quota, counts are still kept (a quota can be set later) and never bind.
+_NO_QUOTA = MAX_ID
 
 _task: sa.Table = Task.__table__  # type: ignore[attr-defined]
 _keys: sa.Table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+_counts: sa.Table = TaskCount.__table__  # type: ignore[attr-defined]
 _PUBLIC_COLUMNS = [_task.c[name] for name in TaskPublic.model_fields]
 _priority_rank = sa.case(
     {p.value: rank for p, rank in PRIORITY_RANK.items()}, value=_task.c.priority
@@ -71,26 +74,61 @@ _DELETE_AT_VERSION = (
 )
 _DERIVED = {"title": "title_key", "description": "description_key"}
 _OF_USER = _task.c.user_id == sa.bindparam("key_user")
-_COUNT_OF_USER = sa.select(sa.func.count()).select_from(_task).where(_OF_USER)
 _INSERT = sa.insert(_task).returning(*_PUBLIC_COLUMNS)
 # The columns a create writes: all but the id.
 _CREATED_COLUMNS = [column.name for column in _task.columns if column.name != "id"]
-# A create under a quota: the insert happens only while the user has room, so counting and
-# inserting are one round trip. (On PostgreSQL it follows the user's advisory lock in the same
-# transaction, in a statement of its own: its snapshot then sees every create before it.)
-_INSERT_IF_ROOM = (
-    sa.insert(_task)
-    .from_select(
-        _CREATED_COLUMNS,
-        sa.select(
-            *(sa.bindparam(name, type_=_task.c[name].type) for name in _CREATED_COLUMNS)
-        ).where(_COUNT_OF_USER.scalar_subquery() < sa.bindparam("quota", type_=sa.Integer())),
+_NEW_TASK = sa.select(*(sa.bindparam(name, type_=_task.c[name].type) for name in _CREATED_COLUMNS))
+_UNCOUNT = (
+    sa.update(_counts)
+    .where(_counts.c.user_id == sa.bindparam("key_user"))
+    .values(tasks=_counts.c.tasks - 1)
+)
+
+
+@functools.cache
+def _count_one_more(sqlite: bool) -> sa.Insert:
+    """Count one more task for the user, if that keeps them within `quota`; RETURNING a row
+    only then. The upsert takes the row lock of the user's count and checks the quota against
+    its latest value, so concurrent creates of one user queue and the quota holds exactly."""
+    # The dialect's own INSERT (for ON CONFLICT), imported only for the backend in use.
+    upsert: Any
+    if sqlite:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        upsert = sqlite_insert(_counts)
+    else:
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        upsert = postgresql_insert(_counts)
+    statement = upsert.values(user_id=sa.bindparam("key_user"), tasks=1)
+    result: sa.Insert = statement.on_conflict_do_update(
+        index_elements=[_counts.c.user_id],
+        set_={"tasks": _counts.c.tasks + 1},
+        where=_counts.c.tasks < sa.bindparam("quota", type_=sa.Integer()),
+    ).returning(_counts.c.tasks)
+    return result
+
+
+@functools.cache
+def _create_counted() -> sa.Insert:
+    """PostgreSQL: the count and the insert as one statement (no BEGIN/COMMIT, one round
+    trip). The task row is written only if the count returned a row."""
+    counted = _count_one_more(sqlite=False).cte("counted")
+    return (
+        sa.insert(_task)
+        .from_select(_CREATED_COLUMNS, _NEW_TASK.select_from(counted))
+        .returning(*_PUBLIC_COLUMNS)
+        .add_cte(counted)
     )
-    .returning(*_PUBLIC_COLUMNS)
-)
-_QUOTA_LOCK_STATEMENT = sa.select(
-    sa.func.pg_advisory_xact_lock(_QUOTA_LOCK, sa.func.hashtext(sa.bindparam("key_user")))
-)
+
+
+@functools.cache
+def _delete_counted(guarded: bool) -> sa.Select[Any]:
+    """PostgreSQL: the delete and the count's decrement as one statement."""
+    gone = (_DELETE_AT_VERSION if guarded else _DELETE).cte("gone")
+    how_many = sa.select(sa.func.count()).select_from(gone).scalar_subquery()
+    uncounted = _UNCOUNT.values(tasks=_counts.c.tasks - how_many).cte("uncounted")
+    return sa.select(*gone.c).add_cte(uncounted)
 
 
 @dataclass(frozen=True)
@@ -214,7 +252,9 @@ class TaskRepository:
             "updated_at": now,
         }
         if idempotency_key is None:
-            async with self._db.writing() as conn:
+            # On PostgreSQL the create is one statement, atomic by itself.
+            writing = self._db.writing if self._db.is_sqlite else self._db.autocommit
+            async with writing() as conn:
                 return await self._insert(conn, values)
         digest = _digest(data)
         for _ in range(2):
@@ -308,12 +348,19 @@ class TaskRepository:
     ) -> TaskPublic:
         """Delete a task and return it as it was."""
         parameters: dict[str, Any] = _key(user_id, task_id)
-        statement = _DELETE
-        if expected_version is not None:
-            statement = _DELETE_AT_VERSION
+        guarded = expected_version is not None
+        if guarded:
             parameters["expected_version"] = expected_version
-        async with self._db.autocommit() as conn:
-            row = (await conn.execute(statement, parameters)).one_or_none()
+        if not self._db.is_sqlite:
+            async with self._db.autocommit() as conn:
+                row = (await conn.execute(_delete_counted(guarded), parameters)).one_or_none()
+        else:
+            # SQLite has no DELETE inside WITH: two statements in one transaction.
+            async with self._db.writing() as conn:
+                statement = _DELETE_AT_VERSION if guarded else _DELETE
+                row = (await conn.execute(statement, parameters)).one_or_none()
+                if row is not None:
+                    await conn.execute(_UNCOUNT, {"key_user": user_id})
         if row is not None:
             return _public(row)
         current = await self.get(user_id, task_id)  # raises if it is not there
@@ -323,18 +370,16 @@ class TaskRepository:
     # --- helpers ----------------------------------------------------------------------------
 
     async def _insert(self, conn: AsyncConnection, values: dict[str, Any]) -> TaskPublic:
-        """Insert the task, within the user's quota if there is one."""
-        if self._quota is None:
-            return _public((await conn.execute(_INSERT, values)).one())
-        user = {"key_user": values["user_id"]}
+        """Insert the task and count it, within the user's quota."""
+        parameters = {**values, "key_user": values["user_id"], "quota": self._quota or _NO_QUOTA}
+        row: sa.Row[Any] | None = None
         if not self._db.is_sqlite:
-            # Creates of one user queue here, so two cannot both see room for one more task.
-            # (SQLite's BEGIN IMMEDIATE already lets one writer in at a time.)
-            await conn.execute(_QUOTA_LOCK_STATEMENT, user)
-        inserted = await conn.execute(_INSERT_IF_ROOM, {**values, **user, "quota": self._quota})
-        row = inserted.one_or_none()
+            row = (await conn.execute(_create_counted(), parameters)).one_or_none()
+        # SQLite has no INSERT inside WITH: two statements in the caller's transaction.
+        elif (await conn.execute(_count_one_more(sqlite=True), parameters)).one_or_none():
+            row = (await conn.execute(_INSERT, values)).one()
         if row is None:
-            raise QuotaExceededError(self._quota)
+            raise QuotaExceededError(self._quota or _NO_QUOTA)
         return _public(row)
 
     @staticmethod

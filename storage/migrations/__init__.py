@@ -4,4 +4,4 @@
 and without importing Alembic; a test keeps it equal to the scripts' head.
 """
 
-HEAD = "0001_initial"
+HEAD = "0002_task_count"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
@@ -23,12 +25,13 @@ from sqlmodel import SQLModel
 import storage.migrate
 import storage.models  # puts the tables on SQLModel.metadata
 from storage.database import Database
-from storage.errors import StorageUnavailableError
+from storage.errors import QuotaExceededError, StorageUnavailableError
 from storage.migrate import migrate
 from storage.migrations import HEAD
-from storage.models import TaskCreate
+from storage.models import Task, TaskCreate
 from storage.tasks import TaskRepository
 
+NOW = datetime(2026, 11, 27, tzinfo=UTC)
 VERSION_QUERY = sa.text("SELECT version_num FROM alembic_version")
 
 # Migrates the database at argv[1] once stdin says go, then reports whether Alembic was imported.
@@ -157,6 +160,55 @@ async def test_migrated_schema_matches_the_models(fresh_url: str) -> None:
 
     assert differences == []
     assert version == [HEAD]
+
+
+def _upgrade_to(revision: str) -> Any:
+    def upgrade(connection: sa.Connection) -> None:
+        config = Config()
+        config.set_main_option("script_location", "storage:migrations")
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+    return upgrade
+
+
+async def test_the_task_count_migration_counts_the_tasks_already_there(fresh_url: str) -> None:
+    db = Database(fresh_url)
+    try:
+        async with db.writing() as conn:
+            await conn.run_sync(_upgrade_to("0001_initial"))
+            # Tasks as the first schema stored them (the task table has not changed since).
+            await conn.execute(
+                sa.insert(Task.__table__),  # type: ignore[attr-defined]
+                [
+                    {
+                        "user_id": user,
+                        "title": f"task {n}",
+                        "title_key": f"task {n}",
+                        "completed": False,
+                        "priority": "medium",
+                        "tags": [],
+                        "version": 1,
+                        "created_at": NOW,
+                        "updated_at": NOW,
+                    }
+                    for user, how_many in (("alice", 3), ("bob", 1))
+                    for n in range(how_many)
+                ],
+            )
+        await migrate(db)
+        async with db.autocommit() as conn:
+            rows = await conn.execute(sa.text("SELECT user_id, tasks FROM task_count"))
+            counts: dict[str, int] = dict(rows.all())
+        assert counts == {"alice": 3, "bob": 1}
+
+        # And they are the counts the quota goes by from now on.
+        tasks = TaskRepository(db, quota=3)
+        with pytest.raises(QuotaExceededError):
+            await tasks.create("alice", TaskCreate(title="a fourth"))
+        await tasks.create("bob", TaskCreate(title="a second"))
+    finally:
+        await db.dispose()
 
 
 async def test_freshly_migrated_database_stores_tasks(fresh_url: str) -> None:

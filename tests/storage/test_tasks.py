@@ -7,6 +7,7 @@ from typing import Any
 
 import anyio
 import pytest
+import sqlalchemy as sa
 
 from storage.database import Database
 from storage.errors import (
@@ -700,6 +701,59 @@ async def test_creates_beyond_the_quota_are_refused_even_when_concurrent(db: Dat
     assert (await repository.list("alice", TaskQuery())).total == 3
     # The quota is per user, and a replayed idempotent create is not a new task.
     await repository.create("bob", TaskCreate(title="bob's own"))
+
+
+async def test_deletes_give_back_room_under_the_quota_and_refused_deletes_do_not(
+    db: Database,
+) -> None:
+    repository = TaskRepository(db, quota=2)
+    first = await repository.create(ALICE, TaskCreate(title="one"))
+    await repository.create(ALICE, TaskCreate(title="two"))
+    with pytest.raises(QuotaExceededError):
+        await repository.create(ALICE, TaskCreate(title="three"))
+
+    with pytest.raises(VersionMismatchError):
+        await repository.delete(ALICE, first.id, expected_version=first.version + 1)
+    with pytest.raises(TaskNotFoundError):
+        await repository.delete(ALICE, 999)
+    with pytest.raises(TaskNotFoundError):
+        await repository.delete(BOB, first.id)
+    with pytest.raises(QuotaExceededError):
+        await repository.create(ALICE, TaskCreate(title="still full"))
+
+    await repository.delete(ALICE, first.id)
+    await repository.create(ALICE, TaskCreate(title="three"))
+    with pytest.raises(QuotaExceededError):
+        await repository.create(ALICE, TaskCreate(title="four"))
+    assert await _counts(db) == {ALICE: 2}
+
+
+async def test_the_counts_match_the_tasks_after_concurrent_creates_and_deletes(
+    db: Database,
+) -> None:
+    repository = TaskRepository(db, quota=50)
+    doomed = [await repository.create(ALICE, TaskCreate(title=f"old {n}")) for n in range(10)]
+
+    async def create(user: str, n: int) -> None:
+        await repository.create(user, TaskCreate(title=f"new {n}"))
+
+    async with anyio.create_task_group() as group:
+        for n, task in enumerate(doomed):
+            group.start_soon(repository.delete, ALICE, task.id)
+            group.start_soon(create, ALICE, n)
+            group.start_soon(create, BOB, n)
+
+    assert await _counts(db) == {
+        ALICE: (await repository.list(ALICE, TaskQuery())).total,
+        BOB: (await repository.list(BOB, TaskQuery())).total,
+    }
+    assert await _counts(db) == {ALICE: 10, BOB: 10}
+
+
+async def _counts(db: Database) -> dict[str, int]:
+    async with db.autocommit() as conn:
+        rows = await conn.execute(sa.text("SELECT user_id, tasks FROM task_count"))
+        return dict(rows.all())
 
 
 async def test_an_idempotent_replay_at_the_quota_still_answers(db: Database) -> None:
