@@ -17,8 +17,9 @@ ORM, no MCP. It keeps what a client sees and what the database does per request:
   `X-Total-Count` on lists (`status`, `q`, `priority`, `tag`, `due_before`, `due_after`, `sort`,
   `limit`, `offset`; default order created_at, then id), 304 on a matching `If-None-Match`,
   412 on a stale `If-Match`;
-- the same table layout as todo-api's `task` table (in a database of its own), and the same
-  quota check on create (an advisory lock and a count in the insert's transaction).
+- the same table layout as todo-api's `task` and `task_count` tables (in a database of its own),
+  and the same quota check on create (the user's count raised only while under the quota, in
+  the insert's statement; a delete lowers it in its own).
 
 Where plain SQL does it in fewer round trips it does: PATCH/PUT/DELETE are one statement (the
 change is guarded by `IS DISTINCT FROM`, so an update to the same values changes nothing) plus
@@ -64,7 +65,6 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_AUTHORIZATION_BYTES = 8 * 1024
 MAX_TASK_ID = 2**31 - 1
 DEFAULT_QUOTA = 10_000
-QUOTA_LOCK = 0x7144
 PROBLEM_JSON = "application/problem+json"
 CHALLENGE = 'Bearer realm="todo-mcp"'
 
@@ -205,6 +205,10 @@ CREATE TABLE IF NOT EXISTS task (
 );
 CREATE INDEX IF NOT EXISTS ix_task_user_created ON task (user_id, created_at, id);
 CREATE INDEX IF NOT EXISTS ix_task_user_due ON task (user_id, due_date);
+CREATE TABLE IF NOT EXISTS task_count (
+    user_id varchar(255) PRIMARY KEY,
+    tasks integer NOT NULL
+);
 """
 COLUMNS = (
     "id, user_id, title, description, completed, priority, due_date, tags, version, "
@@ -222,11 +226,26 @@ ORDER_BY: dict[str, str] = {
     "-title": "title_key DESC",
 }
 SELECT_ONE = f"SELECT {COLUMNS} FROM task WHERE id = $1 AND user_id = $2"
+# The quota check and the insert in one statement: the user's count goes up only while it is
+# under the quota ($10), and the task is written only if it did.
 INSERT = f"""
+WITH counted AS (
+    INSERT INTO task_count (user_id, tasks) VALUES ($1, 1)
+    ON CONFLICT (user_id) DO UPDATE SET tasks = task_count.tasks + 1
+    WHERE task_count.tasks < $10
+    RETURNING 1
+)
 INSERT INTO task (user_id, title, title_key, description, description_key, completed, priority,
                   due_date, tags, version, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, now(), now())
+SELECT $1, $2, $3, $4, $5, $6::boolean, $7, $8::date, $9::jsonb, 1, now(), now() FROM counted
 RETURNING {COLUMNS}
+"""
+DELETE = """
+WITH gone AS ({delete} RETURNING id),
+uncounted AS (
+    UPDATE task_count SET tasks = tasks - (SELECT count(*) FROM gone) WHERE user_id = $2
+)
+SELECT id FROM gone
 """
 
 
@@ -474,24 +493,21 @@ def build_app(database_url: str, secret: str, *, quota: int = DEFAULT_QUOTA) -> 
         user = authorize(request)
         body = _validated(TaskBody, await _json_body(request), "body")
         values = _column_values(body.model_dump())
-        async with db().acquire() as conn, conn.transaction():
-            # Creates of one user queue here, so two cannot both see room for one more task.
-            await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", QUOTA_LOCK, user)
-            count = await conn.fetchval("SELECT count(*) FROM task WHERE user_id = $1", user)
-            if count >= quota:
-                raise Problem(409, f"The task limit of {quota} tasks has been reached.")
-            row = await conn.fetchrow(
-                INSERT,
-                user,
-                values["title"],
-                values["title_key"],
-                values["description"],
-                values["description_key"],
-                values["completed"],
-                values["priority"],
-                values["due_date"],
-                values["tags"],
-            )
+        row = await db().fetchrow(
+            INSERT,
+            user,
+            values["title"],
+            values["title_key"],
+            values["description"],
+            values["description_key"],
+            values["completed"],
+            values["priority"],
+            values["due_date"],
+            values["tags"],
+            quota,
+        )
+        if row is None:
+            raise Problem(409, f"The task limit of {quota} tasks has been reached.")
         location = f"{str(request.base_url).rstrip('/')}/api/{user}/tasks/{row['id']}"
         return _task_response(row, status=201, headers={"Location": location})
 
@@ -561,7 +577,7 @@ def build_app(database_url: str, secret: str, *, quota: int = DEFAULT_QUOTA) -> 
             statement += " AND version = $3"
             args.append(expected)
         async with db().acquire() as conn:
-            deleted = await conn.fetchval(statement + " RETURNING id", *args)
+            deleted = await conn.fetchval(DELETE.format(delete=statement), *args)
             if deleted is None:
                 version = await conn.fetchval(
                     "SELECT version FROM task WHERE id = $1 AND user_id = $2", task_id, user
