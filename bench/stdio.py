@@ -251,7 +251,7 @@ def table(report: dict[str, Any]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--runs", type=int, default=5, help="cold starts per server (default 5)")
+    parser.add_argument("--runs", type=int, default=9, help="cold starts per server (default 9)")
     parser.add_argument("--calls", type=int, default=500, help="calls per tool (default 500)")
     options = parser.parse_args()
     if not TODO_MCP.exists():
