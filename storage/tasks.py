@@ -371,16 +371,20 @@ class TaskRepository:
 
     async def _insert(self, conn: AsyncConnection, values: dict[str, Any]) -> TaskPublic:
         """Insert the task and count it, within the user's quota."""
-        parameters = {**values, "key_user": values["user_id"], "quota": self._quota or _NO_QUOTA}
-        row: sa.Row[Any] | None = None
-        if not self._db.is_sqlite:
-            row = (await conn.execute(_create_counted(), parameters)).one_or_none()
-        # SQLite has no INSERT inside WITH: two statements in the caller's transaction.
-        elif (await conn.execute(_count_one_more(sqlite=True), parameters)).one_or_none():
-            row = (await conn.execute(_INSERT, values)).one()
-        if row is None:
-            raise QuotaExceededError(self._quota or _NO_QUOTA)
-        return _public(row)
+        quota = self._quota or _NO_QUOTA
+        parameters = {**values, "key_user": values["user_id"], "quota": quota}
+        if self._db.is_sqlite:
+            # SQLite has no INSERT inside WITH: two statements in the caller's transaction.
+            counted = await conn.execute(_count_one_more(sqlite=True), parameters)
+            inserted = None
+            if counted.one_or_none() is not None:
+                inserted = await conn.execute(_INSERT, values)
+        else:
+            inserted = await conn.execute(_create_counted(), parameters)
+        task = None if inserted is None else inserted.one_or_none()
+        if task is None:
+            raise QuotaExceededError(quota)
+        return _public(task)
 
     @staticmethod
     async def _replay(
