@@ -13,6 +13,8 @@ from typing import Any
 from google.genai import types
 from mcp.types import Tool
 
+from mcp_server.schemas import inline_refs
+
 HIDDEN_ARGUMENTS = frozenset({"expected_version", "idempotency_key"})
 _ALLOWED_KEYS = frozenset(
     {
@@ -52,7 +54,8 @@ def function_declarations(tools: list[Tool]) -> list[types.FunctionDeclaration]:
 
 def gemini_parameters(schema: dict[str, Any]) -> dict[str, Any]:
     """The tool's input schema as Gemini accepts it, without the hidden arguments."""
-    converted: dict[str, Any] = _convert(schema, schema.get("$defs", {}))
+    # The server registers its tools inlined already; this takes any MCP tool schema.
+    converted: dict[str, Any] = _convert(inline_refs(schema))
     properties = converted.get("properties", {})
     for name in HIDDEN_ARGUMENTS:
         properties.pop(name, None)
@@ -63,15 +66,11 @@ def gemini_parameters(schema: dict[str, Any]) -> dict[str, Any]:
     return converted
 
 
-def _convert(node: Any, defs: dict[str, Any]) -> Any:
+def _convert(node: Any) -> Any:
     if isinstance(node, list):
-        return [_convert(item, defs) for item in node]
+        return [_convert(item) for item in node]
     if not isinstance(node, dict):
         return node
-    if "$ref" in node:
-        target = defs[node["$ref"].rsplit("/", 1)[-1]]
-        merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-        return _convert(merged, defs)
     if "const" in node and "enum" not in node:
         node = {**node, "enum": [node["const"]]}
     options = node.get("anyOf")
@@ -80,8 +79,8 @@ def _convert(node: Any, defs: dict[str, Any]) -> Any:
         if len(non_null) < len(options):
             rest = {k: v for k, v in node.items() if k != "anyOf"}
             if len(non_null) == 1:
-                return _convert({**non_null[0], **rest, "nullable": True}, defs)
-            return _convert({**rest, "anyOf": non_null, "nullable": True}, defs)
+                return _convert({**non_null[0], **rest, "nullable": True})
+            return _convert({**rest, "anyOf": non_null, "nullable": True})
     result: dict[str, Any] = {}
     for key, value in node.items():
         if key not in _ALLOWED_KEYS:
@@ -91,9 +90,9 @@ def _convert(node: Any, defs: dict[str, Any]) -> Any:
         if key == "default" and value is None:
             continue
         if key == "properties":
-            result[key] = {name: _convert(sub, defs) for name, sub in value.items()}
+            result[key] = {name: _convert(sub) for name, sub in value.items()}
         elif key in ("items", "anyOf"):
-            result[key] = _convert(value, defs)
+            result[key] = _convert(value)
         else:
             result[key] = value
     return result
