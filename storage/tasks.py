@@ -39,7 +39,6 @@ from storage.models import (
 )
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
-# Without a configured quota, counts are still kept (a quota can be set later) and never bind.
 _NO_QUOTA = MAX_ID
 
 _task: sa.Table = Task.__table__  # type: ignore[attr-defined]
@@ -72,8 +71,7 @@ _DELETE_AT_VERSION = (
     .where(*_THIS_TASK, _task.c.version == sa.bindparam("expected_version"))
     .returning(*_PUBLIC_COLUMNS)
 )
-_DERIVED = {"title": "title_key", "description": "description_key"}
-_OF_USER = _task.c.user_id == sa.bindparam("key_user")
+_OF_USER = _THIS_TASK[1]
 _INSERT = sa.insert(_task).returning(*_PUBLIC_COLUMNS)
 # The columns a create writes: all but the id.
 _CREATED_COLUMNS = [column.name for column in _task.columns if column.name != "id"]
@@ -145,7 +143,7 @@ class _ListShape:
     due_after: bool
 
 
-@functools.lru_cache(maxsize=512)
+@functools.cache  # finitely many shapes: 2 backends x 3 statuses x 8 sorts x 32 filter sets
 def _list_statements(shape: _ListShape) -> tuple[sa.Select[Any], sa.Select[Any]]:
     """The page query and the count of all that match."""
     conditions: builtins.list[sa.ColumnElement[bool]] = [_OF_USER]
@@ -191,17 +189,17 @@ def _has_tag(sqlite: bool) -> sa.ColumnElement[bool]:
     return sa.exists(sa.select(1).select_from(each).where(each.c.value == sa.bindparam("tag")))
 
 
-@functools.lru_cache(maxsize=256)
-def _update_statement(fields: tuple[str, ...], guarded: bool) -> sa.Update:
-    """UPDATE of these fields (and the keys derived from them), only where one differs."""
-    columns = [*fields, *(_DERIVED[f] for f in fields if f in _DERIVED)]
+@functools.cache
+def _update_statement(columns: tuple[str, ...], guarded: bool) -> sa.Update:
+    """UPDATE of these columns, only where one differs (a derived key differs only where
+    its source does, so comparing it too changes nothing)."""
 
     def new(column: str) -> sa.BindParameter[Any]:
         return sa.bindparam(f"new_{column}", type_=_task.c[column].type)
 
     conditions = [
         *_THIS_TASK,
-        sa.or_(*(_task.c[field].is_distinct_from(new(field)) for field in fields)),
+        sa.or_(*(_task.c[column].is_distinct_from(new(column)) for column in columns)),
     ]
     if guarded:
         conditions.append(_task.c.version == sa.bindparam("expected_version"))
@@ -235,7 +233,8 @@ class TaskRepository:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._db = db
-        self._quota = quota
+        # Counts are kept without a quota too (one set later is right at once); they never bind.
+        self._quota = _NO_QUOTA if quota is None else quota
         self._clock = clock
 
     async def create(
@@ -328,9 +327,9 @@ class TaskRepository:
         it. Only when it touches nothing is the row read, to tell which case that was."""
         given = changes.changes()
         if given:
-            fields = tuple(sorted(given))
-            statement = _update_statement(fields, expected_version is not None)
-            parameters = {f"new_{k}": v for k, v in _column_values(given).items()}
+            values = _column_values(given)
+            statement = _update_statement(tuple(sorted(values)), expected_version is not None)
+            parameters = {f"new_{k}": v for k, v in values.items()}
             parameters.update(_key(user_id, task_id), new_updated_at=self._clock())
             if expected_version is not None:
                 parameters["expected_version"] = expected_version
@@ -371,8 +370,7 @@ class TaskRepository:
 
     async def _insert(self, conn: AsyncConnection, values: dict[str, Any]) -> TaskPublic:
         """Insert the task and count it, within the user's quota."""
-        quota = self._quota or _NO_QUOTA
-        parameters = {**values, "key_user": values["user_id"], "quota": quota}
+        parameters = {**values, "key_user": values["user_id"], "quota": self._quota}
         if self._db.is_sqlite:
             # SQLite has no INSERT inside WITH: two statements in the caller's transaction.
             counted = await conn.execute(_count_one_more(sqlite=True), parameters)
@@ -383,7 +381,7 @@ class TaskRepository:
             inserted = await conn.execute(_create_counted(), parameters)
         task = None if inserted is None else inserted.one_or_none()
         if task is None:
-            raise QuotaExceededError(quota)
+            raise QuotaExceededError(self._quota)
         return _public(task)
 
     @staticmethod
