@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins  # `list` is also a method name below
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from storage.database import Database
 from storage.errors import ConversationNotFoundError
 from storage.models import MAX_TITLE, Conversation, Message
+from storage.types import utcnow
 
 _conversation: sa.Table = Conversation.__table__  # type: ignore[attr-defined]
 _message: sa.Table = Message.__table__  # type: ignore[attr-defined]
@@ -46,10 +47,13 @@ def title_from(message: str) -> str:
     return line if len(line) <= 80 else line[:79].rstrip() + "…"
 
 
+# Built once, like the task statements: the columns each answer reads.
+_CONVERSATION_COLUMNS = [_conversation.c[name] for name in ConversationPublic.model_fields]
+_MESSAGE_COLUMNS = [_message.c[name] for name in MessagePublic.model_fields]
+
+
 class ConversationRepository:
-    def __init__(
-        self, db: Database, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    ) -> None:
+    def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
         self._db = db
         self._clock = clock
 
@@ -62,7 +66,7 @@ class ConversationRepository:
             "created_at": now,
             "updated_at": now,
         }
-        async with self._db.writing() as conn:
+        async with self._db.autocommit() as conn:
             await conn.execute(sa.insert(_conversation).values(values))
         return ConversationPublic.model_validate(values)
 
@@ -81,7 +85,7 @@ class ConversationRepository:
                 raise ConversationNotFoundError(conversation_id)
             messages = (
                 await conn.execute(
-                    self._messages()
+                    sa.select(*_MESSAGE_COLUMNS)
                     .where(_message.c.conversation_id == conversation_id)
                     .order_by(_message.c.id.asc())
                 )
@@ -93,7 +97,7 @@ class ConversationRepository:
     async def list(self, user_id: str) -> builtins.list[ConversationPublic]:
         """The user's conversations, most recently active first."""
         statement = (
-            sa.select(*self._columns())
+            sa.select(*_CONVERSATION_COLUMNS)
             .where(_conversation.c.user_id == user_id)
             .order_by(_conversation.c.updated_at.desc(), _conversation.c.id.desc())
         )
@@ -149,7 +153,7 @@ class ConversationRepository:
     ) -> builtins.list[MessagePublic]:
         """The conversation's last `limit` messages, oldest first."""
         inner = (
-            self._messages()
+            sa.select(*_MESSAGE_COLUMNS)
             .join(_conversation, _conversation.c.id == _message.c.conversation_id)
             .where(
                 _message.c.conversation_id == conversation_id,
@@ -162,15 +166,7 @@ class ConversationRepository:
             rows = (await conn.execute(inner)).all()
         return [MessagePublic.model_validate(row._mapping) for row in reversed(rows)]
 
-    @staticmethod
-    def _columns() -> builtins.list[sa.Column[Any]]:
-        return [_conversation.c[name] for name in ConversationPublic.model_fields]
-
     def _select(self, user_id: str, conversation_id: str) -> sa.Select[Any]:
-        return sa.select(*self._columns()).where(
+        return sa.select(*_CONVERSATION_COLUMNS).where(
             _conversation.c.id == conversation_id, _conversation.c.user_id == user_id
         )
-
-    @staticmethod
-    def _messages() -> sa.Select[Any]:
-        return sa.select(*(_message.c[name] for name in MessagePublic.model_fields))

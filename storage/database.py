@@ -117,7 +117,8 @@ def resolve_url(raw: str) -> tuple[URL, dict[str, Any]]:
 
 
 class Database:
-    """One engine and its pool for the life of a server."""
+    """The engines of a server, for its whole life: one for transactions, and (for a
+    database file or server) one whose connections stay in autocommit."""
 
     def __init__(self, raw_url: str, *, pool_size: int = 20) -> None:
         url, connect_args = resolve_url(raw_url)
@@ -148,8 +149,8 @@ class Database:
             # each), so the pool is sized for the concurrency a server really sees.
             pool = {"pool_size": pool_size, "max_overflow": pool_size // 2, "pool_recycle": 1800}
             self.engine = create_async_engine(url, connect_args=connect_args, **pool)
-            # Reads get a pool of their own, opened in autocommit: switching one connection's
-            # isolation level back and forth on every checkout costs more than the query.
+            # Reads and single-statement writes get a pool of their own, opened in autocommit:
+            # switching a connection's isolation level back and forth costs more than a query.
             self.autocommit_engine = create_async_engine(
                 url, connect_args=connect_args, isolation_level="AUTOCOMMIT", **pool
             )
@@ -187,21 +188,38 @@ def translate_errors() -> Iterator[None]:
         yield
     except StorageError:
         raise
-    except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
-        log.warning("database unavailable: %s", exc)
-        raise StorageUnavailableError() from exc
-    except sa.exc.DBAPIError as exc:
-        if not str(getattr(exc.orig, "sqlstate", None) or "").startswith(_UNAVAILABLE_SQLSTATES):
+    except (sa.exc.SQLAlchemyError, OSError, TimeoutError) as exc:
+        if not _means_unavailable(exc):
             log.exception("database error")
             raise StorageError("the database rejected the operation") from exc
         log.warning("database unavailable: %s", exc)
         raise StorageUnavailableError() from exc
-    except (OSError, TimeoutError) as exc:
-        log.warning("database unreachable: %s", exc)
-        raise StorageUnavailableError() from exc
-    except sa.exc.SQLAlchemyError as exc:
-        log.exception("database error")
-        raise StorageError("the database rejected the operation") from exc
+
+
+_NO_CONNECTION = (
+    sa.exc.OperationalError,
+    sa.exc.InterfaceError,
+    sa.exc.TimeoutError,
+    OSError,
+    TimeoutError,
+)
+
+
+def _means_unavailable(exc: Exception) -> bool:
+    """No usable connection, as opposed to a statement the database refused."""
+    if isinstance(
+        exc,
+        (
+            sa.exc.OperationalError,
+            sa.exc.InterfaceError,
+            sa.exc.TimeoutError,
+            OSError,
+            TimeoutError,
+        ),
+    ):
+        return True
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return str(sqlstate or "").startswith(_UNAVAILABLE_SQLSTATES)
 
 
 def _configure_sqlite(engine: AsyncEngine, *, begin_immediate: bool) -> None:

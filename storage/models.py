@@ -1,9 +1,9 @@
 """Tables and the shapes of data going in and out of them.
 
-`Task`, `Conversation`, `Message` and `IdempotencyRecord` are the tables. `TaskCreate`,
-`TaskUpdate`, `TaskQuery` are validated input; `TaskPublic` and `TaskPage` are what callers get
-back. The input models carry the product's limits so that every edge (MCP tools, REST) validates
-with the same rules.
+`Task`, `TaskCount`, `Conversation`, `Message` and `IdempotencyRecord` are the tables.
+`TaskCreate`, `TaskUpdate`, `TaskQuery` are validated input; `TaskView`, `TaskPublic` (with the
+version) and `TaskPage` are what callers get back. The input models carry the product's limits,
+so that every edge (MCP tools, REST) validates with the same rules.
 """
 
 from __future__ import annotations

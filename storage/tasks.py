@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,6 +37,7 @@ from storage.models import (
     TaskUpdate,
     fold,
 )
+from storage.types import utcnow
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 _NO_QUOTA = MAX_ID
@@ -214,10 +215,6 @@ def _update_statement(columns: tuple[str, ...], guarded: bool) -> sa.Update:
 
 def _key(user_id: str, task_id: int) -> dict[str, Any]:
     return {"key_user": user_id, "key_task": task_id}
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class _KeyTakenError(StorageError):

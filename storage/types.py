@@ -54,3 +54,8 @@ class TagList(sa.TypeDecorator[list[str]]):
 # Sort and search keys compare code points on both backends: SQLite's BINARY collation does,
 # and PostgreSQL does under the "C" collation (its default would follow the locale).
 FoldedText: sa.types.TypeEngine[str] = sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware in UTC: the default clock of the repositories."""
+    return datetime.now(UTC)
