@@ -54,15 +54,15 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = ServerSettings()
     user = (args.user or settings.user_id or "").strip()
-    from storage.models import MAX_KEY
-
-    if len(user) > MAX_KEY:
-        sys.exit(f"todo-mcp: the user id is longer than {MAX_KEY} characters")
     if not user:
         sys.exit(
             "todo-mcp: no user: pass --user ID or set TODO_USER_ID (the stdio server acts for "
             "exactly one user)"
         )
+    from storage.models import MAX_KEY
+
+    if len(user) > MAX_KEY:
+        sys.exit(f"todo-mcp: the user id is longer than {MAX_KEY} characters")
 
     import anyio
 

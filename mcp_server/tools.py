@@ -1,5 +1,5 @@
-"""The six task tools. Each is a short function over the task repository; the docstrings and
-argument descriptions are what the model reads, so they say when to use a tool and what it
+"""The six task tools. Each is a short function over the task repository; the descriptions
+below (tool and argument) are what the model reads, so they say when to use a tool and what it
 gives back.
 """
 
