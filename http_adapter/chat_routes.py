@@ -61,7 +61,7 @@ def chat_routes(
                         return JSONResponse(event.answer)
         except ModelError as exc:
             raise _model_problem(exc) from None
-        raise HTTPProblem(502, "The model returned no answer.")
+        raise AssertionError("a chat turn ends with a DoneEvent or raises")
 
     async def list_conversations(request: Request) -> Response:
         user = await ctx.authorize(request)
@@ -97,12 +97,17 @@ def storage_problems() -> Iterator[None]:
     """Storage errors of the chat routes as HTTP problems."""
     try:
         yield
-    except ConversationNotFoundError:
-        raise HTTPProblem(404, "Conversation not found.") from None
-    except StorageUnavailableError:
-        raise HTTPProblem(503, "The database is unavailable right now.") from None
-    except StorageError:
-        raise HTTPProblem(500, "The database failed to do this.") from None
+    except StorageError as exc:
+        raise _storage_problem(exc) from None
+
+
+def _storage_problem(exc: StorageError) -> HTTPProblem:
+    """One mapping for JSON answers and for the `error` event of a stream."""
+    if isinstance(exc, ConversationNotFoundError):
+        return HTTPProblem(404, "Conversation not found.")
+    if isinstance(exc, StorageUnavailableError):
+        return HTTPProblem(503, "The database is unavailable right now.")
+    return HTTPProblem(500, "The database failed to do this.")
 
 
 def _model_problem(exc: ModelError) -> HTTPProblem:
@@ -120,16 +125,12 @@ async def _sse(turn: ChatTurn) -> AsyncIterator[str]:
             elif isinstance(event, ToolCallEvent):
                 yield _event("tool_call", asdict(event))
             else:
-                payload = {"id": event.id, "name": event.name}
-                if event.error is not None:
-                    payload["error"] = event.error
-                else:
-                    payload["result"] = event.result
-                yield _event("tool_result", payload)
+                yield _event("tool_result", {"id": event.id, "name": event.name, **event.outcome})
     except ModelError as exc:
         yield _event("error", problem_body(exc.status, exc.detail))
-    except StorageError:
-        yield _event("error", problem_body(503, "The database is unavailable right now."))
+    except StorageError as exc:
+        problem = _storage_problem(exc)
+        yield _event("error", problem_body(problem.status, problem.detail))
 
 
 def _event(name: str, data: dict[str, Any]) -> str:
