@@ -75,16 +75,16 @@ class ChatAgent:
         """Find (or open) the conversation and store the user's message; the model is asked
         only when the returned turn is run."""
         if conversation_id is None:
-            conversation = await self.conversations.create(user_id, title_from(message))
-        else:
-            conversation = await self.conversations.get(user_id, conversation_id)
-        await self.conversations.add_message(user_id, conversation.id, "user", message)
+            created = await self.conversations.create(user_id, title_from(message))
+            conversation_id = created.id
+        # Raises ConversationNotFoundError unless the conversation is the user's.
+        await self.conversations.add_message(user_id, conversation_id, "user", message)
         history = await self.conversations.recent_messages(
-            user_id, conversation.id, HISTORY_MESSAGES
+            user_id, conversation_id, HISTORY_MESSAGES
         )
         if self._declarations is None:
             self._declarations = function_declarations(await self.tools.tools())
-        return ChatTurn(self, user_id, conversation.id, history_contents(history))
+        return ChatTurn(self, user_id, conversation_id, history_contents(history))
 
     def config(self) -> types.GenerateContentConfig:
         return types.GenerateContentConfig(
@@ -127,12 +127,9 @@ class ChatTurn:
                 arguments = dict(call.args or {})
                 yield ToolCallEvent(call_id, name, arguments)
                 outcome = await self._execute(name, arguments)
-                if "error" in outcome:
-                    recorded = {"error": outcome["error"]}
-                    yield ToolResultEvent(call_id, name, error=outcome["error"])
-                else:
-                    recorded = outcome["result"]
-                    yield ToolResultEvent(call_id, name, result=outcome["result"])
+                yield ToolResultEvent(call_id, name, outcome)
+                # A failed call is kept as its error; a successful one as its result.
+                recorded = outcome if "error" in outcome else outcome["result"]
                 calls_made.append({"name": name, "arguments": arguments, "result": recorded})
                 responses.append(
                     types.Part(

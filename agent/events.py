@@ -28,8 +28,7 @@ class ToolCallEvent:
 class ToolResultEvent:
     id: str
     name: str
-    result: Any = None
-    error: str | None = None
+    outcome: dict[str, Any]  # {"result": ...} or {"error": "..."}, as the model gets it
 
 
 @dataclass(frozen=True)
