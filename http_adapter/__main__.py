@@ -32,7 +32,8 @@ def load_settings() -> ApiSettings:
 
 
 def create_app() -> Starlette:
-    """The app from the environment (uvicorn's factory, also for --workers > 1)."""
+    """The app from the environment: called directly, or as uvicorn's factory for
+    --workers > 1."""
     from http_adapter.app import build_app
 
     try:

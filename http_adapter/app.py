@@ -87,8 +87,7 @@ def build_app(settings: ApiSettings) -> Starlette:
         try:
             await db.ping()
         except StorageError:
-            # `SELECT 1` failing for any reason (e.g. a database that refuses connections, which
-            # storage does not count as "unavailable") means the database cannot serve us.
+            # `SELECT 1` failing for any reason means the database cannot serve us.
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
         return JSONResponse({"status": "ok", "database": "ok"})
 

@@ -27,6 +27,7 @@ class McpGuard:
     def __init__(self, app: ASGIApp, ctx: AppContext) -> None:
         self._app = app
         self._ctx = ctx
+        self._hosts = ctx.settings.host_allow_list()  # settings never change while serving
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -34,9 +35,8 @@ class McpGuard:
             return
         connection = HTTPConnection(scope)
         settings = self._ctx.settings
-        hosts = settings.host_allow_list()
         host = _hostname(connection.headers.get("host", "")).lower()
-        if hosts is not None and host not in hosts:
+        if self._hosts is not None and host not in self._hosts:
             await _problem(421, "This host name is not served here.")(scope, receive, send)
             return
         origin = connection.headers.get("origin")

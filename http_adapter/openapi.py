@@ -232,7 +232,10 @@ def build_openapi(version: str) -> dict[str, Any]:
                         "content": _json(task_ref),
                         "links": _links_to_the_task(),
                     },
-                    "409": _problem("The same Idempotency-Key is still being processed."),
+                    "409": _problem(
+                        "The same Idempotency-Key is still being processed, or the user's "
+                        "task quota is reached."
+                    ),
                     **body_errors,
                     **auth_errors,
                 },

@@ -19,13 +19,16 @@ class RateLimiter:
         self._window_s = window_s
         self._clock = clock
         self._hits: dict[str, deque[float]] = {}
+        self._prune_above = _PRUNE_ABOVE
 
     def acquire(self, key: str) -> int | None:
         """Count a turn for `key`; over the limit, count nothing and return the seconds to
         wait before the next turn is allowed."""
         now = self._clock()
-        if len(self._hits) > _PRUNE_ABOVE:
+        if len(self._hits) > self._prune_above:
             self._prune(now)
+            # With that many users really active, the next prune waits until they double.
+            self._prune_above = max(_PRUNE_ABOVE, 2 * len(self._hits))
         hits = self._hits.setdefault(key, deque())
         while hits and now - hits[0] >= self._window_s:
             hits.popleft()
