@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import POSTGRES_URL
+from tests.conftest import _admin_dsn
 from tests.http_adapter.support import Api, assert_problem, make_settings, running
 
 # Bounded waits while the database goes away and comes back.
@@ -81,10 +81,6 @@ async def test_head_is_answered_like_get(api: Api) -> None:
 
 
 # --- the database going away --------------------------------------------------------------------
-
-
-def _admin_dsn() -> str:
-    return make_url(POSTGRES_URL).set(drivername="postgresql").render_as_string(False)
 
 
 @asynccontextmanager

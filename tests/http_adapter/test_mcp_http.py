@@ -44,10 +44,6 @@ async def post_initialize(api: Api, **headers: str) -> httpx.Response:
     return await api.client.post("/mcp", json=INITIALIZE, headers=MCP_HEADERS | headers)
 
 
-def bearer(api: Api, user: str) -> str:
-    return f"Bearer {api.token(user)}"
-
-
 @asynccontextmanager
 async def mcp_session(api: Api, user: str) -> AsyncIterator[Client[Any]]:
     """A real MCP client session over /mcp of the in-process app, as `user`."""
@@ -67,7 +63,7 @@ async def mcp_session(api: Api, user: str) -> AsyncIterator[Client[Any]]:
 
     transport = StreamableHttpTransport(
         f"{BASE_URL}/mcp",
-        headers={"Authorization": bearer(api, user)},
+        headers=api.auth(user),
         httpx_client_factory=in_process,
     )
     with anyio.fail_after(SESSION_S):
@@ -119,19 +115,15 @@ async def test_mcp_with_a_bad_token_is_401_invalid_token(api: Api) -> None:
 
 
 async def test_mcp_with_a_token_initializes(api: Api) -> None:
-    response = await post_initialize(api, Authorization=bearer(api, "alice"))
+    response = await post_initialize(api, **api.auth("alice"))
 
     assert response.status_code == 200, response.text
     assert response.headers.get("mcp-session-id")
 
 
 async def test_mcp_refuses_an_origin_outside_cors_origins(api: Api) -> None:
-    refused = await post_initialize(
-        api, Authorization=bearer(api, "alice"), Origin="https://evil.example"
-    )
-    allowed = await post_initialize(
-        api, Authorization=bearer(api, "alice"), Origin="http://localhost:3000"
-    )
+    refused = await post_initialize(api, **api.auth("alice"), Origin="https://evil.example")
+    allowed = await post_initialize(api, **api.auth("alice"), Origin="http://localhost:3000")
 
     assert refused.status_code == 403, refused.text
     assert refused.headers["content-type"] == "application/problem+json"
@@ -139,9 +131,9 @@ async def test_mcp_refuses_an_origin_outside_cors_origins(api: Api) -> None:
 
 
 async def test_mcp_refuses_a_host_outside_allowed_hosts(api: Api) -> None:
-    token = bearer(api, "alice")
-    refused = await post_initialize(api, Authorization=token, Host="evil.example")
-    with_port = await post_initialize(api, Authorization=token, Host="localhost:8000")
+    alice = api.auth("alice")
+    refused = await post_initialize(api, **alice, Host="evil.example")
+    with_port = await post_initialize(api, **alice, Host="localhost:8000")
 
     assert refused.status_code == 421, refused.text
     assert refused.headers["content-type"] == "application/problem+json"
@@ -150,18 +142,16 @@ async def test_mcp_refuses_a_host_outside_allowed_hosts(api: Api) -> None:
 
 async def test_allowed_hosts_star_turns_the_host_check_off(api_factory: ApiFactory) -> None:
     async with api_factory(ALLOWED_HOSTS="*") as api:
-        response = await post_initialize(
-            api, Authorization=bearer(api, "alice"), Host="any.example"
-        )
+        response = await post_initialize(api, **api.auth("alice"), Host="any.example")
 
     assert response.status_code == 200, response.text
 
 
 async def test_allowed_hosts_replaces_the_default_list(api_factory: ApiFactory) -> None:
     async with api_factory(ALLOWED_HOSTS="todo.internal, api.todo.internal") as api:
-        token = bearer(api, "alice")
-        listed = await post_initialize(api, Authorization=token, Host="api.todo.internal")
-        loopback = await post_initialize(api, Authorization=token, Host="127.0.0.1")
+        alice = api.auth("alice")
+        listed = await post_initialize(api, **alice, Host="api.todo.internal")
+        loopback = await post_initialize(api, **alice, Host="127.0.0.1")
 
     assert listed.status_code == 200, listed.text
     assert loopback.status_code == 421, loopback.text
@@ -196,9 +186,7 @@ async def test_public_url_is_the_base_of_the_resource_and_its_metadata(
     async with api_factory(PUBLIC_URL=public) as api:
         body = (await api.client.get(METADATA_PATH)).json()
         unauthorized = await post_initialize(api, Host="todo.example.com")
-        authorized = await post_initialize(
-            api, Authorization=bearer(api, "alice"), Host="todo.example.com"
-        )
+        authorized = await post_initialize(api, **api.auth("alice"), Host="todo.example.com")
 
     assert body["resource"] == f"{public}/mcp"
     assert unauthorized.status_code == 401, unauthorized.text
@@ -249,6 +237,7 @@ async def test_mcp_session_sees_only_its_own_users_tasks(api: Api) -> None:
 
     assert listed.structured_content == {"tasks": [], "total": 0}
     assert fetched.is_error
+    assert f"Task {task_id} not found" in fetched.content[0].text  # type: ignore[union-attr]
 
 
 async def test_user_id_argument_is_rejected_over_mcp(api: Api) -> None:
@@ -303,7 +292,10 @@ async def test_task_written_over_rest_is_seen_over_stdio_and_over_mcp(
 async def test_stdio_server_of_another_user_does_not_see_the_task(
     api: Api, database_url: str, tmp_path: Path
 ) -> None:
-    await api.client.post("/api/alice/tasks", json={"title": "Mine"}, headers=api.auth("alice"))
+    created = await api.client.post(
+        "/api/alice/tasks", json={"title": "Mine"}, headers=api.auth("alice")
+    )
+    assert created.status_code == 201, created.text
 
     async with stdio_session(database_url, tmp_path, "bob") as stdio:
         listed = await stdio.call_tool("list_tasks", {})

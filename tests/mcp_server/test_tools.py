@@ -328,12 +328,6 @@ async def test_acting_as_binds_the_user_of_calls_made_inside_it(client: MCPClien
     assert await titles(client) == ["alice's"]
 
 
-async def test_without_a_binding_the_stdio_user_is_used(client: MCPClient) -> None:
-    task = await ok(client, "add_task", title="t")
-
-    assert task["user_id"] == "alice"
-
-
 async def test_the_binding_ends_with_its_block_even_after_an_error(client: MCPClient) -> None:
     async def add_as_bob_then_fail() -> None:
         with acting_as("bob"):

@@ -257,9 +257,8 @@ async def test_migrating_a_fresh_database_does_import_alembic(fresh_url: str) ->
 
 
 async def test_two_processes_migrating_one_fresh_database_both_succeed(fresh_url: str) -> None:
-    reports = await run_migrating_processes(fresh_url, 2)
+    await run_migrating_processes(fresh_url, 2)  # each process must exit with 0
 
-    assert len(reports) == 2
     assert await versions(fresh_url) == [HEAD]
     db = Database(fresh_url)
     try:
@@ -289,11 +288,10 @@ async def test_a_failed_migration_does_not_keep_the_sqlite_lock(
         async with db.writing() as conn:
             await conn.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32))"))
             await conn.execute(sa.text("INSERT INTO alembic_version VALUES ('from_the_future')"))
-        with pytest.raises(CommandError) as failure:
+        with pytest.raises(CommandError, match="from_the_future"):
             await migrate(db)
 
-        # A server retrying while the failure is still being handled must get the lock again.
-        assert failure.value is not None
+        # A server retrying after the failure must get the lock again.
         async with db.writing() as conn:
             await conn.execute(sa.text("DELETE FROM alembic_version"))
         with anyio.fail_after(10):

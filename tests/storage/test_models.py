@@ -27,23 +27,21 @@ def test_title_is_trimmed_before_its_length_is_checked() -> None:
     assert TaskCreate(title="  Buy milk \t").title == "Buy milk"
 
 
-def test_description_of_1000_characters_is_accepted_and_1001_rejected() -> None:
-    assert TaskCreate(title="t", description="d" * 1000).description == "d" * 1000
-    with pytest.raises(ValidationError, match="description"):
-        TaskCreate(title="t", description="d" * 1001)
-
-
-def test_ten_tags_are_accepted_and_eleven_rejected() -> None:
-    ten = [f"tag{i}" for i in range(10)]
-    assert TaskCreate(title="t", tags=ten).tags == ten
-    with pytest.raises(ValidationError, match="tags"):
-        TaskCreate(title="t", tags=[*ten, "tag10"])
-
-
-def test_tag_of_32_characters_is_accepted_and_33_rejected() -> None:
-    assert TaskCreate(title="t", tags=["x" * 32]).tags == ["x" * 32]
-    with pytest.raises(ValidationError, match="tags"):
-        TaskCreate(title="t", tags=["x" * 33])
+@pytest.mark.parametrize(
+    ("field", "at_limit", "over_limit"),
+    [
+        ("description", "d" * 1000, "d" * 1001),
+        ("tags", [f"tag{i}" for i in range(10)], [f"tag{i}" for i in range(11)]),
+        ("tags", ["x" * 32], ["x" * 33]),
+    ],
+    ids=["description of 1000 characters", "ten tags", "a tag of 32 characters"],
+)
+def test_a_value_at_its_limit_is_accepted_and_one_more_is_rejected(
+    field: str, at_limit: Any, over_limit: Any
+) -> None:
+    assert getattr(TaskCreate(title="t", **{field: at_limit}), field) == at_limit
+    with pytest.raises(ValidationError, match=field):
+        TaskCreate(title="t", **{field: over_limit})
 
 
 @pytest.mark.parametrize("tag", ["", "   "])

@@ -748,6 +748,11 @@ async def test_the_counts_match_the_tasks_after_concurrent_creates_and_deletes(
         BOB: (await repository.list(BOB, TaskQuery())).total,
     }
     assert await _counts(db) == {ALICE: 10, BOB: 10}
+    # What a user notices of the counts: room for exactly the tasks the quota has left.
+    tight = TaskRepository(db, quota=11)
+    await tight.create(ALICE, TaskCreate(title="the eleventh"))
+    with pytest.raises(QuotaExceededError):
+        await tight.create(ALICE, TaskCreate(title="the twelfth"))
 
 
 async def _counts(db: Database) -> dict[str, int]:
