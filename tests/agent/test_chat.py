@@ -3,6 +3,7 @@ Gemini server, on SQLite and PostgreSQL. Task state is always checked over REST.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Mapping
@@ -750,6 +751,38 @@ async def test_rate_limited_model_while_streaming_is_an_error_event(
     [(name, problem)] = parse_sse(response.text)
     assert name == "error"
     assert problem["status"] == 503
+
+
+async def test_a_conversation_deleted_during_a_streamed_turn_ends_with_a_404_event(
+    chat_api: Api, fake_gemini: FakeGemini
+) -> None:
+    first = await chat_ok_after(fake_gemini, chat_api, "Hello")
+    loop = asyncio.get_running_loop()
+
+    def delete_it_then_answer(_request: ModelRequest) -> Reply:
+        # The model is being asked (on the fake's own thread) while the user deletes the
+        # conversation from another tab.
+        deleting = chat_api.client.delete(
+            f"/api/{ALICE}/conversations/{first}", headers=chat_api.auth(ALICE)
+        )
+        assert asyncio.run_coroutine_threadsafe(deleting, loop).result(10).status_code == 204
+        return text("Hi again.")
+
+    fake_gemini.respond(delete_it_then_answer)
+
+    response = await chat(chat_api, ALICE, "Hello again", first, stream=True)
+
+    events = parse_sse(response.text)
+    assert [name for name, _ in events] == ["delta", "error"]
+    assert events[-1][1]["status"] == 404
+    assert await conversations_of(chat_api, ALICE) == []
+
+
+async def chat_ok_after(fake_gemini: FakeGemini, api: Api, message: str) -> str:
+    """A first turn answered at once; the id of its conversation."""
+    fake_gemini.queue(text("Hi."))
+    conversation_id: str = (await chat_ok(api, ALICE, message))["conversation_id"]
+    return conversation_id
 
 
 # Prompt injection
