@@ -25,7 +25,7 @@ from http_adapter.dispatch import ToolDispatcher
 from http_adapter.hosts import HostGuard
 from http_adapter.mcp_http import METADATA_PATH, McpGuard, protected_resource_metadata
 from http_adapter.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from http_adapter.metrics import Metrics
+from http_adapter.metrics import Metrics, ToolCallMetrics
 from http_adapter.middleware import REQUEST_ID_HEADER, RequestMiddleware, current_request_id
 from http_adapter.openapi import build_openapi
 from http_adapter.problems import HTTPProblem, problem_response
@@ -83,6 +83,8 @@ def build_app(settings: ApiSettings) -> Starlette:
     mcp_app = server.http_app(path="/mcp")
     conversations = ConversationRepository(db)
     metrics = Metrics(db.connections_in_use) if settings.metrics_enabled else None
+    if metrics is not None:
+        server.add_middleware(ToolCallMetrics(metrics))
     ctx = AppContext(
         settings=settings,
         db=db,

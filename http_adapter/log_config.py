@@ -60,3 +60,6 @@ def configure_logging(log_format: str, level: int = logging.INFO) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # The model client's HTTP library logs every call with its URL: the access log and the
+    # model-call metrics already tell it.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -8,9 +8,13 @@ scraped reports the sum of all of them; several replicas are scraped one by one 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from typing import Protocol
 
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+from fastmcp.tools import ToolResult
+from mcp import types as mt
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -20,6 +24,8 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from mcp_server.errors import TaskToolError
 
 MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -129,3 +135,30 @@ class Metrics:
         # worker's figure stays close to current.
         if self._pool_in_use is not None:
             self.pool_in_use.set(self._pool_in_use())
+
+
+class ToolCallMetrics(Middleware):
+    """Counts the tool calls that arrive over /mcp (REST and chat calls are counted by the
+    dispatcher, which does not pass through the MCP middleware)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    async def on_call_tool(
+        self,
+        context: MiddlewareContext[mt.CallToolRequestParams],
+        call_next: CallNext[mt.CallToolRequestParams, ToolResult],
+    ) -> ToolResult:
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            result = await call_next(context)
+            outcome = "ok"
+            return result
+        except TaskToolError as exc:
+            outcome = exc.kind
+            raise
+        finally:
+            self._metrics.observe_tool_call(
+                context.message.name, outcome, time.perf_counter() - started
+            )

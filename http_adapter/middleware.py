@@ -7,6 +7,7 @@ that every log record made while serving it (tool calls, model calls, storage) c
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -28,6 +29,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # other value (too long, spaces, quotes, control characters) is replaced, never echoed.
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 UNMATCHED_ROUTE = "unmatched"
+_CONVERTER = re.compile(r"\{(\w+):\w+\}")
 
 
 @dataclass
@@ -121,5 +123,11 @@ def _route_template(scope: Scope) -> str:
     route: object = scope.get("route")
     path: object = getattr(route, "path", None)
     if isinstance(path, str) and path:
-        return path
+        return _template(path)
     return UNMATCHED_ROUTE
+
+
+@functools.lru_cache(maxsize=256)
+def _template(path: str) -> str:
+    """`/tasks/{task_id:int}` as `/tasks/{task_id}`: the converter is routing detail."""
+    return _CONVERTER.sub(r"{\1}", path)

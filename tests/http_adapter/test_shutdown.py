@@ -70,7 +70,8 @@ async def test_sigterm_ends_a_running_chat_stream_with_an_error_event_and_exits_
             ):
                 assert response.status_code == 200
                 with anyio.fail_after(30):
-                    while not fake.requests:  # the turn is waiting for the model
+                    # The fake model serves from a thread of its own and offers no event.
+                    while not fake.requests:  # noqa: ASYNC110
                         await anyio.sleep(0.05)
                 server.process.terminate()
                 body = (await response.aread()).decode()
