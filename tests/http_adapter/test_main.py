@@ -444,3 +444,37 @@ async def test_todo_mcp_gives_up_on_an_unreachable_database_with_one_line(
     assert "database not reachable" in stderr
     assert stderr.strip().splitlines()[-1].startswith("todo-mcp: "), stderr
     assert "not reachable after waiting 1 s" in stderr
+
+
+# --- serving: $PORT, private files --------------------------------------------------------------
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+async def test_todo_api_listens_on_port_and_keeps_its_files_private(tmp_path: Path) -> None:
+    from tests.http_adapter.server_process import todo_api_process  # it imports this module
+
+    port = free_port()
+    data = tmp_path / "data"
+    async with todo_api_process(tmp_path, PORT=str(port)) as server:  # no --port, no DATABASE_URL
+        await server.wait_until_serving()
+        token = token_of(await todo_api(tmp_path, "token", "alice"))
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            created = await client.post(
+                "/api/alice/tasks",
+                json={"title": "Private"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        assert created.status_code == 201, created.text
+        # While the server runs, the write-ahead log and its index exist beside the database.
+        files = ["todo.db", "todo.db-wal", "todo.db-shm", "dev-secret"]
+        modes = {name: _mode(data / name) for name in files}
+        server.process.terminate()
+        assert await server.wait_for_exit() == 0
+
+    assert _mode(data) == 0o700
+    assert modes == dict.fromkeys(files, 0o600)
+    assert all(_mode(path) & 0o077 == 0 for path in data.iterdir())
+    assert "Traceback" not in server.stderr

@@ -40,7 +40,7 @@ async def test_a_sane_request_id_is_returned_as_given(api: Api, given: str) -> N
     ["", "a" * 129, "two words", 'quote"d', "semi;colon", "line\tbreak", "ünïcode"],
 )
 async def test_an_unsafe_request_id_is_replaced_by_a_generated_one(api: Api, given: str) -> None:
-    response = await api.client.get("/livez", headers={"X-Request-ID": given.encode()})
+    response = await api.client.get("/livez", headers={b"X-Request-ID": given.encode()})
 
     assert GENERATED.fullmatch(response.headers["x-request-id"])
 
