@@ -11,6 +11,7 @@ import pytest
 from http_adapter.log_config import RequestIdFilter
 from http_adapter.middleware import user_hash
 from tests.http_adapter.support import Api
+from tests.http_adapter.test_mcp_http import mcp_session
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
 
@@ -123,3 +124,21 @@ async def test_log_records_made_while_serving_carry_the_request_id(
     [tool_line] = [r for r in access.records if r.name == "http_adapter.dispatch"]
     assert "get_task" in tool_line.getMessage()
     assert tool_line.request_id == "trace-42"  # type: ignore[attr-defined]
+
+
+async def test_tool_errors_over_mcp_are_logged_with_the_requests_id(
+    api: Api, access: pytest.LogCaptureFixture
+) -> None:
+    async with mcp_session(api, "alice") as client:
+        result = await client.call_tool("get_task", {"task_id": 999999}, raise_on_error=False)
+
+    assert result.is_error
+    [call] = [r for r in _access_lines(access) if r.getMessage().startswith("POST /mcp 200")][-1:]
+    # The server's lines about the call (the client's own are left out).
+    errors = [
+        r
+        for r in access.records
+        if r.name.startswith(("fastmcp.server", "mcp_server")) and "get_task" in r.getMessage()
+    ]
+    assert errors, access.text
+    assert {r.request_id for r in errors} == {call.request_id}  # type: ignore[attr-defined]
