@@ -85,7 +85,9 @@ def serve(host: str, port: int | None, workers: int = 1) -> None:
     signal.signal(signal.SIGTERM, _exit_ok)
     if workers == 1:
         server = uvicorn.Server(ServerConfig(create_app(), **options))
-        server.run()
+        # Ctrl-C: uvicorn shuts down gracefully, then re-raises SIGINT as KeyboardInterrupt.
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run()
         if not server.started:
             _fail("the server did not start (see the lines above)")
         return
