@@ -146,16 +146,22 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._refuse(408, reason)
 
     def _refuse(self, status: int, reason: bytes) -> None:
-        """Answer `status` unless a response has begun, then close the connection. A request
-        already handed to the app sees the client as gone."""
-        if self.cycle is None or self.cycle.response_complete or not self.cycle.response_started:
+        """Answer `status` when nothing else is being written, then close the connection.
+        A request already handed to the app sees its client as gone."""
+        cycle = self.cycle
+        if self._reading_headers:
+            # The request has no cycle yet; `cycle` is the previous one's, maybe still sending.
+            answer = cycle is None or cycle.response_complete
+        else:
+            answer = cycle is not None and not cycle.response_started
+        if answer:
             phrase = b"Request Timeout" if status == 408 else b"Request Header Fields Too Large"
             self.transport.write(
                 b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
                 b"content-length: %d\r\nconnection: close\r\n\r\n%s"
                 % (status, phrase, len(reason), reason)
             )
-            if self.cycle is not None and not self.cycle.response_complete:
-                # The app may still answer; nothing more may be written after this.
-                self.cycle.disconnected = True
+        if cycle is not None and not cycle.response_complete:
+            # The app may still answer; nothing more may be written after this.
+            cycle.disconnected = True
         self.transport.close()

@@ -158,6 +158,23 @@ def test_a_client_sending_its_body_a_byte_at_a_time_is_cut_off(server: int) -> N
     assert BODY_TIMEOUT_S * 0.9 <= took <= BODY_TIMEOUT_S + SLACK_S
 
 
+def test_a_slow_body_after_an_early_answer_gets_no_second_answer(server: int) -> None:
+    # No token: the app answers 401 at once, without reading the body still trickling in.
+    head = (
+        b"POST /api/alice/tasks HTTP/1.1\r\nHost: localhost\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    )
+    with _connect(server) as sock:
+        sock.sendall(head)
+        answer = _read_response(sock)
+        took = _trickle(sock, b"x" * 100)
+        rest = _read_all(sock)
+
+    assert answer.startswith(b"HTTP/1.1 401"), answer
+    assert rest == b""  # closed at the body deadline, with no answer to a request never made
+    assert took <= BODY_TIMEOUT_S + SLACK_S
+
+
 def test_an_idle_keep_alive_connection_is_closed(server: int) -> None:
     with _connect(server) as sock:
         sock.sendall(b"GET /livez HTTP/1.1\r\nHost: localhost\r\n\r\n")

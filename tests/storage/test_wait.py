@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from pathlib import Path
 
 import pytest
 
@@ -53,17 +52,3 @@ async def test_an_unreachable_database_is_retried_then_given_up(
     assert "after waiting 1 s" in reason
     assert "\n" not in reason
     assert "hunter2" not in reason
-
-
-async def test_a_sqlite_file_that_cannot_be_opened_is_not_waited_for(tmp_path: Path) -> None:
-    target = tmp_path / "a-directory.db"
-    target.mkdir()  # a directory where the database file should be
-    db = Database(f"sqlite+aiosqlite:///{target}")
-    started = time.monotonic()
-    try:
-        with pytest.raises(DatabaseUnreachableError):
-            await wait_for_database(db, 30)
-    finally:
-        await db.dispose()
-
-    assert time.monotonic() - started < 5
