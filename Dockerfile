@@ -29,5 +29,6 @@ USER todo
 EXPOSE 8000
 # urlopen raises on 503, which /health answers when the database is unreachable.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4)"]
-CMD ["todo-api", "--host", "0.0.0.0", "--port", "8000"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('PORT', '8000')}/health\", timeout=4)"]
+# The port is $PORT when the platform sets one, else 8000.
+CMD ["todo-api", "--host", "0.0.0.0"]

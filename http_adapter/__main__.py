@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
+import signal
 import sys
+import tempfile
+from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 from pydantic import ValidationError
 from starlette.applications import Starlette
 
 from http_adapter.settings import ApiSettings
-from storage.database import DatabaseURLError, resolve_url
+from storage.database import DatabaseURLError
 
 
 def _fail(message: str) -> None:
@@ -32,37 +38,115 @@ def load_settings() -> ApiSettings:
 
 
 def create_app() -> Starlette:
-    """The app from the environment: called directly, or as uvicorn's factory for
-    --workers > 1."""
+    """The app from the environment: called directly, or as uvicorn's factory in each worker
+    of --workers > 1."""
     from http_adapter.app import build_app
+    from http_adapter.log_config import configure_logging
 
+    settings = load_settings()
+    configure_logging(settings.log_format)
     try:
-        return build_app(load_settings())
+        return build_app(settings)
     except DatabaseURLError as exc:
         _fail(str(exc))
         raise
 
 
-def serve(host: str, port: int, workers: int = 1) -> None:
+def serve(host: str, port: int | None, workers: int = 1) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully and exit 0."""
+    from http_adapter.log_config import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_format)
+    _prepare_database(settings)
     import uvicorn
+
+    from http_adapter.protocol import ServerConfig
 
     options: dict[str, Any] = {
         "host": host,
-        "port": port,
+        "port": settings.port if port is None else port,
         "proxy_headers": True,
         "server_header": False,
+        # Logging is configured above; uvicorn's access line would repeat the request log.
+        "log_config": None,
+        "access_log": False,
+        "timeout_keep_alive": settings.http_keep_alive_s,
+        "limit_concurrency": settings.http_max_concurrency,
+        # The grace period, then a little for the streams it ends to say so and close.
+        "timeout_graceful_shutdown": settings.shutdown_grace_s + _STREAM_CLOSE_S,
+        "header_timeout_s": settings.http_header_timeout_s,
+        "body_timeout_s": settings.http_body_timeout_s,
+        "max_header_bytes": settings.http_max_header_bytes,
+        "shutdown_grace_s": settings.shutdown_grace_s,
     }
+    # uvicorn re-raises the signal that stopped it once it has shut down; a graceful stop is
+    # a success, so that second SIGTERM ends the process with status 0.
+    signal.signal(signal.SIGTERM, _exit_ok)
     if workers == 1:
-        uvicorn.run(create_app(), **options)
+        server = uvicorn.Server(ServerConfig(create_app(), **options))
+        # Ctrl-C: uvicorn shuts down gracefully, then re-raises SIGINT as KeyboardInterrupt.
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run()
+        if not server.started:
+            _fail("the server did not start (see the lines above)")
         return
-    # Each worker builds its own app from the environment; check the configuration here first
-    # so that a mistake is one clear line, not one traceback per worker.
-    settings = load_settings()
+    from uvicorn.supervisors import Multiprocess
+
+    with _metrics_directory(settings):
+        config = ServerConfig(
+            "http_adapter.__main__:create_app", factory=True, workers=workers, **options
+        )
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+
+
+# Seconds a stream ended by the shutdown has to send its last event before it is cut off.
+_STREAM_CLOSE_S = 5.0
+
+
+def _exit_ok(_signal: int, _frame: FrameType | None) -> None:
+    sys.exit(0)
+
+
+def _prepare_database(settings: ApiSettings) -> None:
+    """Wait for the database (`DATABASE_WAIT_S`) and migrate it before serving, so that an
+    unreachable one is a few log lines and one reason, never a traceback from a worker."""
+    from storage.database import Database
+    from storage.errors import StorageError
+    from storage.migrate import migrate
+    from storage.wait import wait_for_database
+
+    async def run() -> None:
+        db = Database(settings.resolved_database_url())
+        try:
+            await wait_for_database(db, settings.database_wait_s)
+            await migrate(db)
+        finally:
+            await db.dispose()
+
     try:
-        resolve_url(settings.resolved_database_url())
+        asyncio.run(run())
     except DatabaseURLError as exc:
         _fail(str(exc))
-    uvicorn.run("http_adapter.__main__:create_app", factory=True, workers=workers, **options)
+    except StorageError as exc:
+        _fail(f"cannot start: {exc}")
+
+
+@contextlib.contextmanager
+def _metrics_directory(settings: ApiSettings) -> Iterator[None]:
+    """Workers share their metrics through files in one directory (prometheus-client's
+    multiprocess mode); a temporary one unless PROMETHEUS_MULTIPROC_DIR names one."""
+    from http_adapter.metrics import MULTIPROCESS_DIR_ENV
+
+    if not settings.metrics_enabled or os.environ.get(MULTIPROCESS_DIR_ENV):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="todo-api-metrics-") as directory:
+        os.environ[MULTIPROCESS_DIR_ENV] = directory
+        try:
+            yield
+        finally:
+            del os.environ[MULTIPROCESS_DIR_ENV]
 
 
 def _token(args: argparse.Namespace) -> None:
@@ -106,7 +190,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="todo-api", description="todo-mcp's HTTP API: REST, chat and MCP at /mcp."
     )
     parser.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000, help="default 8000")
+    parser.add_argument("--port", type=int, help="default $PORT, else 8000")
     parser.add_argument("--workers", type=int, default=1, help="worker processes; default 1")
     parser.set_defaults(run=lambda args: serve(args.host, args.port, args.workers))
     commands = parser.add_subparsers(title="commands")

@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -22,11 +22,16 @@ from http_adapter.auth import TokenVerifier, signing_secret
 from http_adapter.chat_routes import chat_routes
 from http_adapter.context import AppContext
 from http_adapter.dispatch import ToolDispatcher
+from http_adapter.hosts import HostGuard
 from http_adapter.mcp_http import METADATA_PATH, McpGuard, protected_resource_metadata
+from http_adapter.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from http_adapter.metrics import Metrics, ToolCallMetrics
+from http_adapter.middleware import REQUEST_ID_HEADER, RequestMiddleware, current_request_id
 from http_adapter.openapi import build_openapi
 from http_adapter.problems import HTTPProblem, problem_response
 from http_adapter.rate_limit import RateLimiter
 from http_adapter.settings import ApiSettings
+from http_adapter.shutdown import SHUTDOWN_STATE
 from http_adapter.task_routes import task_routes
 from mcp_server.server import build_server
 from storage.conversations import ConversationRepository
@@ -51,8 +56,16 @@ ALLOWED_HEADERS = [
     "Last-Event-ID",
     "Mcp-Session-Id",
     "Mcp-Protocol-Version",
+    REQUEST_ID_HEADER,
 ]
-EXPOSED_HEADERS = ["Location", "ETag", "X-Total-Count", "Retry-After", "Mcp-Session-Id"]
+EXPOSED_HEADERS = [
+    "Location",
+    "ETag",
+    "X-Total-Count",
+    "Retry-After",
+    "Mcp-Session-Id",
+    REQUEST_ID_HEADER,
+]
 
 
 def _version() -> str:
@@ -69,11 +82,14 @@ def build_app(settings: ApiSettings) -> Starlette:
     server = build_server(settings.model_copy(update={"user_id": None}), repository=repository)
     mcp_app = server.http_app(path="/mcp")
     conversations = ConversationRepository(db)
+    metrics = Metrics(db.connections_in_use) if settings.metrics_enabled else None
+    if metrics is not None:
+        server.add_middleware(ToolCallMetrics(metrics))
     ctx = AppContext(
         settings=settings,
         db=db,
         verifier=TokenVerifier.from_settings(settings, signing_secret(settings)),
-        dispatcher=ToolDispatcher(server),
+        dispatcher=ToolDispatcher(server, metrics.observe_tool_call if metrics else None),
     )
     agent = _chat_agent(settings, ctx.dispatcher, conversations)
     limiter = RateLimiter(settings.chat_rate_limit)
@@ -91,11 +107,20 @@ def build_app(settings: ApiSettings) -> Starlette:
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
         return JSONResponse({"status": "ok", "database": "ok"})
 
+    async def livez(_request: Request) -> Response:
+        # Liveness: the process answers. It never asks the database, so an orchestrator does
+        # not restart every replica while the database (which /health reports) is away.
+        return JSONResponse({"status": "ok"})
+
     async def openapi_json(_request: Request) -> Response:
         return JSONResponse(openapi)
 
+    async def metrics_text(_request: Request) -> Response:
+        assert metrics is not None
+        return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
     @asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, Any]]:
         try:
             await migrate(db)
             async with mcp_app.lifespan(mcp_app):
@@ -103,7 +128,8 @@ def build_app(settings: ApiSettings) -> Starlette:
                 # of the collector's sight, it stops making every full collection long.
                 gc.collect()
                 gc.freeze()
-                yield
+                # Shared with the server, which starts the grace period on SIGTERM.
+                yield {SHUTDOWN_STATE: ctx.shutdown}
         finally:
             if agent is not None:
                 await agent.aclose()
@@ -112,13 +138,24 @@ def build_app(settings: ApiSettings) -> Starlette:
     routes = [
         Route("/", root, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
+        Route("/livez", livez, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route(METADATA_PATH, protected_resource_metadata(ctx), methods=["GET"]),
         *task_routes(ctx),
         *chat_routes(ctx, conversations, agent, limiter),
         Route("/mcp", McpGuard(mcp_app, ctx)),
     ]
+    if metrics is not None:
+        routes.append(Route("/metrics", metrics_text, methods=["GET"]))
     middleware = [
+        # Outermost: every answer (preflights and errors too) gets its request id and log line.
+        Middleware(RequestMiddleware, metrics=metrics),
+        Middleware(
+            HostGuard,
+            allowed=settings.host_allow_list(),
+            public_url=settings.public_url,
+            guarded_paths=("/mcp", METADATA_PATH),
+        ),
         Middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
@@ -126,7 +163,7 @@ def build_app(settings: ApiSettings) -> Starlette:
             allow_headers=ALLOWED_HEADERS,
             expose_headers=EXPOSED_HEADERS,
             max_age=600,
-        )
+        ),
     ]
     app = Starlette(
         routes=routes,
@@ -135,6 +172,7 @@ def build_app(settings: ApiSettings) -> Starlette:
         exception_handlers={
             HTTPProblem: _on_problem,
             HTTPException: _on_http_exception,
+            ClientDisconnect: _on_client_gone,
             Exception: _on_crash,
         },
     )
@@ -176,6 +214,14 @@ async def _on_http_exception(_request: Request, exc: Exception) -> Response:
     return problem_response(HTTPProblem(exc.status_code, str(exc.detail), headers=headers))
 
 
+async def _on_client_gone(_request: Request, _exc: Exception) -> Response:
+    # The client left (or was cut off for sending its body too slowly): nobody reads this.
+    return problem_response(HTTPProblem(408, "The request body did not arrive."))
+
+
 async def _on_crash(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem_response(HTTPProblem(500, "Something went wrong on our side."))
+    # Answered outside the request middleware, so the request id is added here.
+    request_id = current_request_id()
+    headers = {REQUEST_ID_HEADER: request_id} if request_id else None
+    return problem_response(HTTPProblem(500, "Something went wrong on our side.", headers=headers))

@@ -19,6 +19,7 @@ from http_adapter.endpoints import read_body, route
 from http_adapter.problems import HTTPProblem, problem_body
 from http_adapter.rate_limit import RateLimiter
 from http_adapter.schemas import ChatRequest
+from http_adapter.shutdown import until_shutdown
 from storage.conversations import ConversationRepository
 from storage.errors import ConversationNotFoundError, StorageError, StorageUnavailableError
 
@@ -50,7 +51,7 @@ def chat_routes(
             turn = await agent.start(user, body.message, body.conversation_id)
         if "text/event-stream" in request.headers.get("accept", ""):
             return StreamingResponse(
-                _sse(turn),
+                until_shutdown(_sse(turn), ctx.shutdown, lambda: _shutdown_event(turn)),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
@@ -131,6 +132,11 @@ async def _sse(turn: ChatTurn) -> AsyncIterator[str]:
     except StorageError as exc:
         problem = _storage_problem(exc)
         yield _event("error", problem_body(problem.status, problem.detail))
+
+
+def _shutdown_event(turn: ChatTurn) -> str:
+    body = problem_body(503, "The server is shutting down; send the message again.")
+    return _event("error", {**body, "conversation_id": turn.conversation_id})
 
 
 def _event(name: str, data: dict[str, Any]) -> str:

@@ -12,8 +12,10 @@ from starlette.requests import HTTPConnection
 
 from http_adapter.auth import AuthError, Principal, TokenVerifier
 from http_adapter.dispatch import ToolDispatcher
+from http_adapter.middleware import note_user
 from http_adapter.problems import STATUS_OF_KIND, HTTPProblem
 from http_adapter.settings import ApiSettings
+from http_adapter.shutdown import Shutdown
 from mcp_server.errors import TaskToolError
 from storage.database import Database
 
@@ -39,13 +41,16 @@ class AppContext:
     verifier: TokenVerifier
     dispatcher: ToolDispatcher
     _in_flight: set[tuple[str, str]] = field(default_factory=set)
+    shutdown: Shutdown = field(default_factory=Shutdown)
 
     async def authenticate(self, connection: HTTPConnection) -> Principal:
         try:
-            return await self.verifier.verify_header(connection.headers.get("authorization"))
+            principal = await self.verifier.verify_header(connection.headers.get("authorization"))
         except AuthError as exc:
             headers = {"WWW-Authenticate": bearer_challenge(exc)} if exc.status == 401 else {}
             raise HTTPProblem(exc.status, exc.detail, headers=headers) from None
+        note_user(principal.user_id)
+        return principal
 
     async def authorize(self, connection: HTTPConnection) -> str:
         """The token's user, who must be the `{user_id}` of the path."""

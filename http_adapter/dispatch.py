@@ -8,6 +8,9 @@ whose one job here (readable argument errors) is done below the same way.
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from fastmcp import FastMCP
@@ -18,11 +21,18 @@ from mcp.types import Tool
 from mcp_server.errors import TaskToolError, rejected_arguments
 from mcp_server.identity import acting_as
 
+log = logging.getLogger(__name__)
+
+
+# Told of every call: the tool, its outcome ("ok" or the tool error's kind) and its seconds.
+CallObserver = Callable[[str, str, float], None]
+
 
 class ToolDispatcher:
-    def __init__(self, server: FastMCP) -> None:
+    def __init__(self, server: FastMCP, observer: CallObserver | None = None) -> None:
         self._server = server
         self._tools: dict[str, FastMCPTool] | None = None
+        self._observer = observer
 
     async def tools(self) -> list[Tool]:
         """The server's tools as MCP lists them (name, description, input schema)."""
@@ -30,6 +40,30 @@ class ToolDispatcher:
 
     async def call(self, user_id: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """The tool's structured result; a tool error raises `TaskToolError`."""
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            result = await self._call(user_id, name, arguments)
+            outcome = "ok"
+            return result
+        except TaskToolError as exc:
+            outcome = exc.kind
+            raise
+        finally:
+            seconds = time.perf_counter() - started
+            # A failed call is worth a line (the request's id ties it to the request); a
+            # successful one is already told by the access log.
+            log.log(
+                logging.DEBUG if outcome == "ok" else logging.INFO,
+                "tool %s: %s (%.1f ms)",
+                name,
+                outcome,
+                seconds * 1000,
+            )
+            if self._observer is not None:
+                self._observer(name, outcome, seconds)
+
+    async def _call(self, user_id: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         tools = await self._registered()
         tool = tools.get(name)
         if tool is None:

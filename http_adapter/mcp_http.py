@@ -18,6 +18,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from http_adapter.auth import AuthError
 from http_adapter.context import AppContext, bearer_challenge
+from http_adapter.hosts import parse_host
+from http_adapter.middleware import note_user
 from http_adapter.problems import PROBLEM_JSON, problem_body
 
 METADATA_PATH = "/.well-known/oauth-protected-resource/mcp"
@@ -54,6 +56,7 @@ class McpGuard:
                 headers["WWW-Authenticate"] = bearer_challenge(exc, metadata)
             await _problem(exc.status, exc.detail, headers)(scope, receive, send)
             return
+        note_user(principal.user_id)
         token = AccessToken(
             token=principal.token,
             client_id=principal.user_id,
@@ -85,9 +88,8 @@ def _origin_allowed(origin: str, allowed: list[str]) -> bool:
 
 
 def _hostname(host: str) -> str:
-    if host.startswith("["):  # [::1]:8000
-        return host[1:].partition("]")[0]
-    return host.rpartition(":")[0] if host.count(":") == 1 else host
+    parsed = parse_host(host)  # strict: `localhost:evil.example` is no host at all
+    return parsed[0] if parsed is not None else ""
 
 
 def _problem(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:

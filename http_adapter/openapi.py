@@ -191,6 +191,24 @@ def build_openapi(version: str) -> dict[str, Any]:
                 },
             }
         },
+        "/livez": {
+            "get": {
+                "summary": "Whether the process answers (liveness; never asks the database)",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "Alive",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "properties": {"status": {"type": "string", "enum": ["ok"]}},
+                                "required": ["status"],
+                            }
+                        ),
+                    }
+                },
+            }
+        },
         tasks: {
             "parameters": [user_param],
             "get": {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
@@ -114,3 +114,28 @@ class ApiSettings(ServerSettings):
             if hostname:
                 hosts.append(hostname)
         return hosts
+
+    # Operations: serving, shutdown, logs, metrics and the limits of a server facing the internet
+    port: int = Field(default=8000, ge=1, le=65535, validation_alias="PORT")
+    shutdown_grace_s: float = Field(
+        default=20.0,
+        ge=0,
+        validation_alias="SHUTDOWN_GRACE_S",
+        description="seconds running requests get after SIGTERM before streams are ended",
+    )
+    log_format: Literal["text", "json"] = Field(default="text", validation_alias="LOG_FORMAT")
+    metrics_enabled: bool = Field(default=False, validation_alias="METRICS_ENABLED")
+    http_header_timeout_s: float = Field(
+        default=10.0, gt=0, validation_alias="HTTP_HEADER_TIMEOUT_S"
+    )
+    http_body_timeout_s: float = Field(default=30.0, gt=0, validation_alias="HTTP_BODY_TIMEOUT_S")
+    http_max_header_bytes: int = Field(
+        default=64 * 1024, ge=1024, validation_alias="HTTP_MAX_HEADER_BYTES"
+    )
+    http_keep_alive_s: float = Field(default=5.0, gt=0, validation_alias="HTTP_KEEP_ALIVE_S")
+    http_max_concurrency: int = Field(default=1000, ge=1, validation_alias="HTTP_MAX_CONCURRENCY")
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value

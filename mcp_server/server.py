@@ -22,6 +22,7 @@ from mcp_server.tools import register_tools
 from storage.database import Database
 from storage.migrate import migrate
 from storage.tasks import TaskRepository
+from storage.wait import wait_for_database
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ def build_server(settings: ServerSettings, *, repository: TaskRepository | None 
             return
         db = Database(settings.resolved_database_url())
         try:
+            await wait_for_database(db, settings.database_wait_s)
             await migrate(db)
             holder["tasks"] = TaskRepository(db, quota=settings.task_quota)
             yield {}

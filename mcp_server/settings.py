@@ -22,6 +22,13 @@ class ServerSettings(BaseSettings):
     )
     user_id: str | None = Field(default=None, validation_alias="TODO_USER_ID")
     task_quota: int = Field(default=10_000, ge=1, validation_alias="TODO_TASK_QUOTA")
+    # Operations: start-up
+    database_wait_s: float = Field(
+        default=30.0,
+        ge=0,
+        validation_alias="DATABASE_WAIT_S",
+        description="seconds to wait for an unreachable database at start before giving up",
+    )
 
     @field_validator("database_url", "user_id", mode="before")
     @classmethod

@@ -9,7 +9,9 @@ timeout instead of failing mid-transaction.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -129,7 +131,7 @@ class Database:
             if url.database and url.database != ":memory:":
                 self.sqlite_path = Path(url.database)
                 try:
-                    self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+                    _create_private(self.sqlite_path)
                 except OSError as exc:
                     raise DatabaseURLError(
                         f"cannot create the database directory {self.sqlite_path.parent}: "
@@ -175,10 +177,24 @@ class Database:
         async with self.autocommit() as conn:
             await conn.execute(sa.text("SELECT 1"))
 
+    def connections_in_use(self) -> int:
+        """Connections checked out of the pools right now (for metrics)."""
+        engines = {id(e): e for e in (self.engine, self.autocommit_engine)}.values()
+        return sum(getattr(engine.pool, "checkedout", lambda: 0)() for engine in engines)
+
     async def dispose(self) -> None:
         if self.autocommit_engine is not self.engine:
             await self.autocommit_engine.dispose()
         await self.engine.dispose()
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file readable by its owner only, in a directory of the same kind
+    when it is new: tasks and chats are private. SQLite gives the -wal and -shm files the
+    database file's mode. An existing file or directory keeps the mode it has."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 @contextmanager

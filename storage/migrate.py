@@ -40,7 +40,9 @@ async def migrate(db: Database) -> None:
     # thread-local lock would ignore that release and stay held as long as the object lives.
     from filelock import FileLock, Timeout  # only when there is something to migrate
 
-    lock = FileLock(_lock_path(db.sqlite_path), timeout=_LOCK_WAIT_S, thread_local=False)
+    lock = FileLock(
+        _lock_path(db.sqlite_path), timeout=_LOCK_WAIT_S, thread_local=False, mode=0o600
+    )
     try:
         await anyio.to_thread.run_sync(lock.acquire)
     except Timeout:

@@ -3,6 +3,7 @@ bad configuration and serving."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sqlite3
@@ -44,6 +45,17 @@ _OURS = (
     "GEMINI_BASE_URL",
     "GEMINI_TIMEOUT_S",
     "CHAT_RATE_LIMIT",
+    "DATABASE_WAIT_S",
+    "PORT",
+    "SHUTDOWN_GRACE_S",
+    "LOG_FORMAT",
+    "METRICS_ENABLED",
+    "PROMETHEUS_MULTIPROC_DIR",
+    "HTTP_HEADER_TIMEOUT_S",
+    "HTTP_BODY_TIMEOUT_S",
+    "HTTP_MAX_HEADER_BYTES",
+    "HTTP_KEEP_ALIVE_S",
+    "HTTP_MAX_CONCURRENCY",
 )
 
 
@@ -341,3 +353,120 @@ async def _create_and_read_back(
     assert fetched.json() == created.json()
     assert fetched.headers["etag"] == created.headers["etag"]
     assert (await client.get("/api/alice/tasks")).status_code == 401
+
+
+# --- start-up: waiting for the database ---------------------------------------------------------
+
+
+async def _forward(client: anyio.abc.SocketStream, target_port: int) -> None:
+    """Pipe one connection to PostgreSQL both ways."""
+    async with client, await anyio.connect_tcp("127.0.0.1", target_port) as upstream:
+
+        async def pump(source: anyio.abc.SocketStream, sink: anyio.abc.SocketStream) -> None:
+            try:
+                async for chunk in source:
+                    await sink.send(chunk)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                pass
+            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                await sink.send_eof()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(pump, client, upstream)
+            group.start_soon(pump, upstream, client)
+
+
+async def test_todo_api_waits_for_a_database_that_becomes_reachable(
+    tmp_path: Path, fresh_postgres_url: str
+) -> None:
+    from tests.http_adapter.server_process import todo_api_process  # it imports this module
+
+    real = make_url(fresh_postgres_url)
+    port = free_port()  # nothing listens here until the forwarder below starts
+    url = real.set(port=port).render_as_string(hide_password=False)
+    async with todo_api_process(
+        tmp_path, DATABASE_URL=url, DATABASE_WAIT_S="60", BETTER_AUTH_SECRET=SECRET
+    ) as server:
+        await server.wait_for_line(lambda line: "attempt 2 failed" in line)
+        assert server.process.returncode is None
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=port)
+        async with listener, anyio.create_task_group() as group:
+            group.start_soon(listener.serve, lambda c: _forward(c, real.port or 5432))
+            await server.wait_until_serving()
+            async with httpx.AsyncClient(base_url=server.url) as client:
+                health = await client.get("/health")
+            assert health.status_code == 200, health.text
+            server.process.terminate()
+            assert await server.wait_for_exit() == 0
+            group.cancel_scope.cancel()
+    retries = [line for line in server.lines if "database not reachable" in line]
+    assert len(retries) >= 2
+    assert all("Connect call failed" in line for line in retries), retries
+    assert "Traceback" not in server.stderr
+
+
+async def test_todo_api_gives_up_on_an_unreachable_database_with_one_line(
+    tmp_path: Path,
+) -> None:
+    url = f"postgresql://nobody:hunter2@127.0.0.1:{free_port()}/todo"
+    started = time.monotonic()
+
+    result = await todo_api(
+        tmp_path, "--port", str(free_port()), DATABASE_URL=url, DATABASE_WAIT_S="1.5"
+    )
+
+    waited = time.monotonic() - started
+    stderr = assert_clean_failure(result, "not reachable after waiting 1.5 s")
+    assert [line for line in stderr.splitlines() if line.startswith("todo-api: ")] == [
+        stderr.strip().splitlines()[-1]
+    ]
+    assert "database not reachable" in stderr  # one line per retry before it
+    assert "hunter2" not in stderr
+    assert waited >= 1.5
+
+
+async def test_a_sqlite_database_that_cannot_be_opened_is_not_waited_for(tmp_path: Path) -> None:
+    target = tmp_path / "a-directory.db"
+    target.mkdir()  # a directory where the database file should be
+    started = time.monotonic()
+
+    result = await todo_api(
+        tmp_path, "--port", str(free_port()), DATABASE_URL=f"sqlite+aiosqlite:///{target}"
+    )
+
+    assert_clean_failure(result, "not reachable")
+    assert time.monotonic() - started < QUICK_EXIT_S / 2  # not DATABASE_WAIT_S's 30 s more
+
+
+# --- serving: $PORT, private files --------------------------------------------------------------
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+async def test_todo_api_listens_on_port_and_keeps_its_files_private(tmp_path: Path) -> None:
+    from tests.http_adapter.server_process import todo_api_process  # it imports this module
+
+    port = free_port()
+    data = tmp_path / "data"
+    async with todo_api_process(tmp_path, PORT=str(port)) as server:  # no --port, no DATABASE_URL
+        await server.wait_until_serving()
+        token = token_of(await todo_api(tmp_path, "token", "alice"))
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            created = await client.post(
+                "/api/alice/tasks",
+                json={"title": "Private"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        assert created.status_code == 201, created.text
+        # While the server runs, the write-ahead log and its index exist beside the database.
+        files = ["todo.db", "todo.db-wal", "todo.db-shm", "dev-secret"]
+        modes = {name: _mode(data / name) for name in files}
+        server.process.terminate()
+        assert await server.wait_for_exit() == 0
+
+    assert _mode(data) == 0o700
+    assert modes == dict.fromkeys(files, 0o600)
+    assert all(_mode(path) & 0o077 == 0 for path in data.iterdir())
+    assert "Traceback" not in server.stderr

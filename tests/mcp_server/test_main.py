@@ -345,16 +345,23 @@ async def test_an_unreachable_database_at_start_exits_without_a_traceback(
     tmp_path: Path,
 ) -> None:
     result = await run_to_exit(
-        tmp_path, "--user", "alice", DATABASE_URL="postgresql://postgres@127.0.0.1:1/x"
+        tmp_path,
+        "--user",
+        "alice",
+        DATABASE_URL="postgresql://postgres:hunter2@127.0.0.1:1/x",
+        DATABASE_WAIT_S="1",
     )
 
     assert result.returncode != 0
     assert result.stdout == b""
     stderr = result.stderr.decode()
     assert "Traceback" not in stderr
+    # It waited, saying so once per retry, then gave up in one line.
+    assert "database not reachable" in stderr
     last = stderr.strip().splitlines()[-1]
     assert last.startswith("todo-mcp: ")
-    assert "unavailable" in last
+    assert "not reachable after waiting 1 s" in last
+    assert "hunter2" not in stderr
 
 
 def _free_port() -> int:

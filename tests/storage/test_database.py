@@ -345,3 +345,43 @@ def test_libpq_connect_timeout_and_application_name_are_translated() -> None:
 def test_url_parameter_the_driver_would_choke_on_is_refused() -> None:
     with pytest.raises(DatabaseURLError, match="options"):
         resolve_url("postgresql://h/db?options=-c%20search_path%3Dx")
+
+
+# --- files: readable by their owner only --------------------------------------------------------
+
+
+async def test_a_new_sqlite_database_is_private_to_its_owner(tmp_path: Path) -> None:
+    import stat
+
+    from storage.migrate import migrate
+
+    path = tmp_path / "new-dir" / "todo.db"
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    try:
+        await migrate(db)
+        async with db.writing() as conn:
+            await conn.execute(sa.text("CREATE TABLE probe (x INTEGER)"))
+        modes = {
+            p.name: stat.S_IMODE(p.stat().st_mode)
+            for p in path.parent.iterdir()
+            if p.name.startswith("todo.db")
+        }
+    finally:
+        await db.dispose()
+
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert {"todo.db", "todo.db-wal", "todo.db-shm"} <= modes.keys()
+    assert set(modes.values()) == {0o600}, modes
+
+
+async def test_an_existing_directory_keeps_its_mode(tmp_path: Path) -> None:
+    import stat
+
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    db = Database(f"sqlite+aiosqlite:///{shared / 'todo.db'}")
+    await db.dispose()
+
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755
+    assert stat.S_IMODE((shared / "todo.db").stat().st_mode) == 0o600

@@ -1,0 +1,73 @@
+"""Waiting at start for a database that is not reachable yet.
+
+Orchestrators (compose, Kubernetes) often start the server before PostgreSQL accepts
+connections. A server waits for it with a bounded backoff, one log line per retry, and gives
+up with one line saying why. A SQLite file is either there to open or not: it is tried once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import sqlalchemy as sa
+
+from storage.database import Database
+from storage.errors import StorageUnavailableError
+
+log = logging.getLogger(__name__)
+
+_FIRST_PAUSE_S = 0.25
+_LONGEST_PAUSE_S = 5.0
+_REASON_CHARS = 200
+
+
+class DatabaseUnreachableError(StorageUnavailableError):
+    """The database did not answer within the wait allowed at start."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.args = (reason,)
+
+
+async def wait_for_database(db: Database, wait_s: float) -> None:
+    """Return once the database answers `SELECT 1`; raise `DatabaseUnreachableError` when it
+    has not after `wait_s` seconds."""
+    deadline = time.monotonic() + (0.0 if db.is_sqlite else wait_s)
+    pause = _FIRST_PAUSE_S
+    attempt = 1
+    while True:
+        # The engine is used directly: the storage layer's own error translation would log a
+        # second line for every failed attempt.
+        try:
+            async with db.autocommit_engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+            if attempt > 1:
+                log.info("database reachable after %d attempts", attempt)
+            return
+        except (sa.exc.SQLAlchemyError, OSError, TimeoutError) as exc:
+            reason = _reason(exc)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            waited = f" after waiting {wait_s:g} s" if not db.is_sqlite and wait_s > 0 else ""
+            raise DatabaseUnreachableError(f"the database is not reachable{waited}: {reason}")
+        pause = min(pause, left)
+        log.warning(
+            "database not reachable (%s); attempt %d failed, next in %.1f s (%.1f s left)",
+            reason,
+            attempt,
+            pause,
+            left,
+        )
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, _LONGEST_PAUSE_S)
+        attempt += 1
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own words, on one line: SQLAlchemy's text adds the statement and a link.
+    Neither a driver's connection error nor SQLAlchemy's carries the URL's password."""
+    cause = getattr(exc, "orig", None) or exc
+    text = " ".join(str(cause).split()) or type(cause).__name__
+    return text[:_REASON_CHARS]
