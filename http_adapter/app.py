@@ -149,19 +149,23 @@ def _chat_agent(
     if not settings.gemini_api_key:
         log.info("chat is off: GEMINI_API_KEY is not set")
         return None
-    from google import genai
-    from google.genai import types
-
     from agent.chat import ChatAgent
+    from agent.client import gemini_client
 
-    # The SDK takes its timeout in milliseconds; past it the turn answers 504.
-    timeout_ms = max(1, round(settings.gemini_timeout_s * 1000))
-    client = genai.Client(
-        api_key=settings.gemini_api_key,
-        http_options=types.HttpOptions(base_url=settings.gemini_base_url, timeout=timeout_ms),
+    client = gemini_client(
+        settings.gemini_api_key,
+        base_url=settings.gemini_base_url,
+        timeout_s=settings.gemini_timeout_s,
+        retry_attempts=settings.gemini_retry_attempts,
+        retry_initial_delay_s=settings.gemini_retry_initial_delay_s,
     )
     return ChatAgent(
-        client=client, model=settings.gemini_model, tools=dispatcher, conversations=conversations
+        client=client,
+        model=settings.gemini_model,
+        tools=dispatcher,
+        conversations=conversations,
+        history_tokens=settings.chat_history_tokens,
+        turn_deadline_s=settings.chat_turn_deadline_s,
     )
 
 
