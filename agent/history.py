@@ -19,7 +19,7 @@ from google.genai import types
 from agent.compact import shrunk
 from storage.conversations import MessageRecord
 
-RECENT_TURNS = 2  # assistant turns replayed exactly as the model saw them
+RECENT_TURNS = 1  # assistant turns replayed exactly as the model saw them
 # Tokens are estimated from the JSON size: about 4 characters a token for English text and
 # JSON, which keeps the bound without a count_tokens round trip per turn.
 CHARS_PER_TOKEN = 4

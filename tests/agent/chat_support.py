@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import httpx
 
 from tests.agent.fake_gemini import Action, ModelRequest, Responder, call, text
@@ -34,9 +36,9 @@ async def chat(
 
 
 async def chat_ok(
-    api: Api, user: str, message: str, conversation_id: str | None = None
+    api: Api, user: str, message: str, conversation_id: str | None = None, **extra: Any
 ) -> dict[str, Any]:
-    response = await chat(api, user, message, conversation_id)
+    response = await chat(api, user, message, conversation_id, **extra)
     assert response.status_code == 200, response.text
     answer: dict[str, Any] = response.json()
     return answer
@@ -93,7 +95,7 @@ def find_then(
 
 
 def parse_sse(body: str) -> list[tuple[str, dict[str, Any]]]:
-    """The (event, data) pairs of a Server-Sent Events body."""
+    """The (event, data) pairs of a Server-Sent Events body; comments are left out."""
     events: list[tuple[str, dict[str, Any]]] = []
     for block in body.replace("\r\n", "\n").split("\n\n"):
         if not block.strip():
@@ -107,7 +109,8 @@ def parse_sse(body: str) -> list[tuple[str, dict[str, Any]]]:
                 name = value
             elif field == "data":
                 data.append(value)
-        events.append((name, json.loads("\n".join(data))))
+        if data:
+            events.append((name, json.loads("\n".join(data))))
     return events
 
 
@@ -119,3 +122,68 @@ def model_view(task: Mapping[str, Any]) -> dict[str, Any]:
     """A task as the model is shown it: what it needs to act on."""
     fields = ("id", "title", "completed", "priority", "due_date", "tags", "description")
     return {name: task[name] for name in fields if task.get(name) not in (None, [])}
+
+
+@dataclass
+class AsgiExchange:
+    """A chat request sent to the app by hand over ASGI, so that a test decides when the client
+    leaves: after `leave_after` appears in the body sent so far, the client is gone (the
+    server's next send fails, as with a real server, and `receive` says `http.disconnect`)."""
+
+    leave_after: str | None = None
+    chunks: list[bytes] = field(default_factory=list)
+    status: int | None = None
+    left: anyio.Event = field(default_factory=anyio.Event)
+    on_chunk: Callable[[bytes], None] | None = None
+
+    @property
+    def body(self) -> str:
+        return b"".join(self.chunks).decode()
+
+    async def run(self, api: Api, user: str, body: dict[str, Any]) -> None:
+        payload = json.dumps(body).encode()
+        headers = {
+            **api.auth(user),
+            "accept": "text/event-stream",
+            "content-type": "application/json",
+            "content-length": str(len(payload)),
+            "host": "127.0.0.1",
+        }
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": f"/api/{user}/chat",
+            "raw_path": f"/api/{user}/chat".encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 80),
+            "state": {},
+        }
+        sent_body = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent_body
+            if not sent_body:
+                sent_body = True
+                return {"type": "http.request", "body": payload, "more_body": False}
+            await self.left.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if self.left.is_set():
+                raise OSError("the client left")
+            if message["type"] == "http.response.start":
+                self.status = message["status"]
+            elif message["type"] == "http.response.body" and message.get("body"):
+                self.chunks.append(message["body"])
+                if self.on_chunk is not None:
+                    self.on_chunk(message["body"])
+                if self.leave_after is not None and self.leave_after in self.body:
+                    self.left.set()
+
+        await api.app(scope, receive, send)  # type: ignore[arg-type]

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import anyio
 import pytest
@@ -14,6 +16,7 @@ import pytest
 from tests.agent.chat_support import (
     ALICE,
     BOB,
+    AsgiExchange,
     add_task,
     chat,
     chat_ok,
@@ -36,6 +39,7 @@ from tests.agent.fake_gemini import (
     call,
     calls,
     function_calls,
+    signature,
     text,
 )
 from tests.http_adapter.support import Api, ApiFactory
@@ -202,6 +206,39 @@ async def test_model_is_asked_with_the_tools_the_instruction_and_the_key(
     assert {d["name"] for d in request.declarations} == TASK_TOOLS
     assert "task" in request.system_instruction
     assert request.contents == [{"role": "user", "parts": [{"text": "Hi there"}]}]
+
+
+async def test_today_is_the_users_day_in_their_time_zone(
+    chat_api: Api, fake_gemini: FakeGemini
+) -> None:
+    fake_gemini.respond(lambda request: text("OK."))
+    zones = ("Pacific/Kiritimati", "Pacific/Pago_Pago")  # UTC+14 and UTC-11: never one date
+    before = {zone: datetime.now(ZoneInfo(zone)).date().isoformat() for zone in zones}
+
+    for zone in zones:
+        await chat_ok(chat_api, ALICE, "What is due today?", timezone=zone)
+    await chat_ok(chat_api, ALICE, "And in UTC?")
+
+    after = {zone: datetime.now(ZoneInfo(zone)).date().isoformat() for zone in zones}
+    kiritimati, pago_pago, utc = (r.system_instruction for r in fake_gemini.requests)
+    assert f"Today is {before[zones[0]]} (Pacific/Kiritimati)" in kiritimati or (
+        f"Today is {after[zones[0]]} (Pacific/Kiritimati)" in kiritimati
+    )
+    assert f"Today is {before[zones[1]]} (Pacific/Pago_Pago)" in pago_pago or (
+        f"Today is {after[zones[1]]} (Pacific/Pago_Pago)" in pago_pago
+    )
+    assert "(UTC)" in utc
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "../etc/passwd", "", "x" * 65])
+async def test_an_unknown_time_zone_is_refused_before_the_model(
+    chat_api: Api, fake_gemini: FakeGemini, zone: str
+) -> None:
+    response = await chat(chat_api, ALICE, "Hi", timezone=zone)
+
+    assert response.status_code == 422
+    assert any("timezone" in error["loc"] for error in response.json()["errors"])
+    assert fake_gemini.requests == []
 
 
 async def test_second_turn_sends_the_earlier_history(
@@ -830,6 +867,121 @@ async def test_a_conversation_deleted_during_a_streamed_turn_ends_with_a_404_eve
     assert [name for name, _ in events] == ["delta", "error"]
     assert events[-1][1]["status"] == 404
     assert await conversations_of(chat_api, ALICE) == []
+
+
+async def test_a_client_that_leaves_mid_stream_has_its_turn_finished_and_stored(
+    chat_api: Api, fake_gemini: FakeGemini
+) -> None:
+    fake_gemini.queue(call("add_task", {"title": "Buy groceries"}), text("Added it."))
+    exchange = AsgiExchange(leave_after="event: tool_call")
+
+    with anyio.fail_after(10):
+        await exchange.run(chat_api, ALICE, {"message": "Add a task to buy groceries"})
+
+    assert exchange.status == 200
+    assert "event: tool_result" not in exchange.body  # nothing was sent after the client left
+    [task] = await tasks_of(chat_api, ALICE)
+    [stored] = await conversations_of(chat_api, ALICE)
+    _user, assistant = (await conversation(chat_api, ALICE, stored["id"]))["messages"]
+    assert assistant["content"] == "Added it."
+    [recorded] = assistant["tool_calls"]
+    assert recorded["result"]["id"] == task["id"]
+    assert len(fake_gemini.requests) == 2
+
+
+async def test_a_cancelled_turn_still_records_the_tool_calls_it_made(
+    chat_api: Api, fake_gemini: FakeGemini
+) -> None:
+    # The server cancels the request (as at shutdown) while the model is being asked again.
+    fake_gemini.queue(call("add_task", {"title": "Buy groceries"}), Hang())
+    exchange = AsgiExchange()
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as group:
+            group.start_soon(exchange.run, chat_api, ALICE, {"message": "Add groceries"})
+            await anyio.to_thread.run_sync(fake_gemini.wait_for_requests, 2)
+            group.cancel_scope.cancel()
+
+    [task] = await tasks_of(chat_api, ALICE)
+    [stored] = await conversations_of(chat_api, ALICE)
+    _user, assistant = (await conversation(chat_api, ALICE, stored["id"]))["messages"]
+    assert "cancelled" in assistant["content"]
+    [recorded] = assistant["tool_calls"]
+    assert (recorded["name"], recorded["result"]["id"]) == ("add_task", task["id"])
+
+
+async def test_a_long_wait_sends_keep_alive_comments(
+    chat_factory: ApiFactory, fake_gemini: FakeGemini
+) -> None:
+    kept_alive = threading.Event()
+
+    def answer_after_a_keep_alive(_request: ModelRequest) -> Reply:
+        assert kept_alive.wait(10), "no keep-alive comment while the model was thinking"
+        return text("Here you are.")
+
+    fake_gemini.respond(answer_after_a_keep_alive)
+
+    def on_chunk(chunk: bytes) -> None:
+        if chunk.startswith(b":"):
+            kept_alive.set()
+
+    exchange = AsgiExchange(on_chunk=on_chunk)
+    async with chat_factory(CHAT_KEEPALIVE_S="0.05") as api:
+        with anyio.fail_after(15):
+            await exchange.run(api, ALICE, {"message": "Hello"})
+
+    assert exchange.body.startswith(": keep-alive\n\n")
+    assert [name for name, _ in parse_sse(exchange.body)] == ["delta", "done"]
+
+
+async def test_streamed_text_of_every_round_is_in_the_response(
+    chat_api: Api, fake_gemini: FakeGemini
+) -> None:
+    thinking_aloud = Reply(
+        (
+            ({"text": "Let me look."},),
+            (
+                {
+                    "functionCall": {"id": "look", "name": "list_tasks", "args": {}},
+                    "thoughtSignature": signature("look"),
+                },
+            ),
+        )
+    )
+    fake_gemini.queue(thinking_aloud, text("You have ", "no tasks."))
+
+    response = await chat(chat_api, ALICE, "List my tasks", stream=True)
+
+    events = parse_sse(response.text)
+    streamed = "".join(data["text"] for name, data in events if name == "delta")
+    assert streamed == "Let me look.\n\nYou have no tasks."
+    assert events[-1] == ("done", {**events[-1][1], "response": streamed})
+    stored = (await conversation(chat_api, ALICE, events[-1][1]["conversation_id"]))["messages"]
+    assert stored[-1]["content"] == streamed
+
+
+async def test_thought_signatures_go_back_with_their_calls(
+    chat_api: Api, fake_gemini: FakeGemini
+) -> None:
+    fake_gemini.queue(
+        calls(("list_tasks", {}), ("add_task", {"title": "Milk"}), call_id="p"),
+        call("list_tasks", call_id="s"),
+        text("Done."),
+    )
+
+    await chat_ok(chat_api, ALICE, "Add milk")
+
+    # Every function-call part of the turn is sent back with its signature (the fake would
+    # have answered 400 otherwise, as Gemini 3 does).
+    last = fake_gemini.requests[-1]
+    signed = {
+        part["functionCall"]["id"]: part.get("thoughtSignature")
+        for content in last.contents
+        for part in content["parts"]
+        if "functionCall" in part
+    }
+    assert signed == {cid: signature(cid) for cid in ("p", "p-2", "s")}
+    assert all(r.unsigned_calls() == [] for r in fake_gemini.requests)
 
 
 async def chat_ok_after(fake_gemini: FakeGemini, api: Api, message: str) -> str:
