@@ -25,7 +25,6 @@ _ASKS_TO_DELETE = re.compile(
 _CONFIRMATIONS = frozenset(
     {
         "yes",
-        "y",
         "yep",
         "yeah",
         "yes please",
@@ -44,9 +43,6 @@ _CONFIRMATIONS = frozenset(
         "yes delete them",
         "yes please delete them",
         "yes please delete it",
-        "ok",
-        "okay",
-        "sure",
     }
 )
 

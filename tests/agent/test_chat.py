@@ -206,6 +206,11 @@ async def test_model_is_asked_with_the_tools_the_instruction_and_the_key(
     assert {d["name"] for d in request.declarations} == TASK_TOOLS
     assert "task" in request.system_instruction
     assert request.contents == [{"role": "user", "parts": [{"text": "Hi there"}]}]
+    # Gemini 3: a low thinking level, and the temperature left at Google's default.
+    generation = request.body["generationConfig"]
+    assert list(generation["thinkingConfig"].values()) == ["LOW"]  # the SDK's own key spelling
+    assert "temperature" not in generation
+    assert request.tool_mode() == "AUTO"
 
 
 async def test_today_is_the_users_day_in_their_time_zone(
