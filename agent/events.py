@@ -3,6 +3,7 @@ that the HTTP layer can use them without importing the SDK."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,11 +11,14 @@ from typing import Any
 class ModelError(Exception):
     """The model could not be asked; `status` is the HTTP answer for it."""
 
-    def __init__(self, status: int, detail: str, *, retry_after: int | None = None) -> None:
+    def __init__(
+        self, status: int, detail: str, *, retry_after: int | None = None, outcome: str = "error"
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.retry_after = retry_after
+        self.outcome = outcome  # as a `ModelCall` reports it
 
 
 @dataclass(frozen=True)
@@ -42,3 +46,4 @@ class DoneEvent:
 
 
 Event = ToolCallEvent | ToolResultEvent | DeltaEvent | DoneEvent
+Emit = Callable[[Event], Awaitable[None]]

@@ -91,7 +91,7 @@ def build_app(settings: ApiSettings) -> Starlette:
         verifier=TokenVerifier.from_settings(settings, signing_secret(settings)),
         dispatcher=ToolDispatcher(server, metrics.observe_tool_call if metrics else None),
     )
-    agent = _chat_agent(settings, ctx.dispatcher, conversations)
+    agent = _chat_agent(settings, ctx.dispatcher, conversations, metrics)
     limiter = RateLimiter(settings.chat_rate_limit)
     version = _version()
     openapi = build_openapi(version)
@@ -181,25 +181,33 @@ def build_app(settings: ApiSettings) -> Starlette:
 
 
 def _chat_agent(
-    settings: ApiSettings, dispatcher: ToolDispatcher, conversations: ConversationRepository
+    settings: ApiSettings,
+    dispatcher: ToolDispatcher,
+    conversations: ConversationRepository,
+    metrics: Metrics | None,
 ) -> ChatAgent | None:
     """The Gemini agent, when a key is configured (the SDK is imported only then)."""
     if not settings.gemini_api_key:
         log.info("chat is off: GEMINI_API_KEY is not set")
         return None
-    from google import genai
-    from google.genai import types
-
     from agent.chat import ChatAgent
+    from agent.client import gemini_client
 
-    # The SDK takes its timeout in milliseconds; past it the turn answers 504.
-    timeout_ms = max(1, round(settings.gemini_timeout_s * 1000))
-    client = genai.Client(
-        api_key=settings.gemini_api_key,
-        http_options=types.HttpOptions(base_url=settings.gemini_base_url, timeout=timeout_ms),
+    client = gemini_client(
+        settings.gemini_api_key,
+        base_url=settings.gemini_base_url,
+        timeout_s=settings.gemini_timeout_s,
+        retry_attempts=settings.gemini_retry_attempts,
+        retry_initial_delay_s=settings.gemini_retry_initial_delay_s,
     )
     return ChatAgent(
-        client=client, model=settings.gemini_model, tools=dispatcher, conversations=conversations
+        client=client,
+        model=settings.gemini_model,
+        tools=dispatcher,
+        conversations=conversations,
+        history_tokens=settings.chat_history_tokens,
+        turn_deadline_s=settings.chat_turn_deadline_s,
+        observer=metrics.observe_model_call if metrics else None,
     )
 
 

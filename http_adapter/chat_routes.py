@@ -4,27 +4,34 @@ client asks for `text/event-stream`."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+import logging
+import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
+import anyio
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
-from agent.events import DeltaEvent, DoneEvent, ModelError, ToolCallEvent
+from agent.events import DeltaEvent, DoneEvent, Event, ModelError, ToolCallEvent
 from http_adapter.context import AppContext
 from http_adapter.endpoints import read_body, route
-from http_adapter.problems import HTTPProblem, problem_body
+from http_adapter.problems import PROBLEM_JSON, HTTPProblem, problem_body
 from http_adapter.rate_limit import RateLimiter
 from http_adapter.schemas import ChatRequest
-from http_adapter.shutdown import until_shutdown
+from http_adapter.shutdown import Shutdown
 from storage.conversations import ConversationRepository
 from storage.errors import ConversationNotFoundError, StorageError, StorageUnavailableError
 
 if TYPE_CHECKING:
     from agent.chat import ChatAgent, ChatTurn
+
+log = logging.getLogger(__name__)
 
 NO_CHAT = "Chat is not configured on this server: set GEMINI_API_KEY to enable it."
 
@@ -35,6 +42,8 @@ def chat_routes(
     agent: ChatAgent | None,
     limiter: RateLimiter,
 ) -> list[Route]:
+    keepalive_s = ctx.settings.chat_keepalive_s
+
     async def chat(request: Request) -> Response:
         user = await ctx.authorize(request)
         if agent is None:
@@ -42,27 +51,26 @@ def chat_routes(
         body = await read_body(request, ChatRequest)
         retry_after = limiter.acquire(user)
         if retry_after is not None:
-            raise HTTPProblem(
-                429,
-                "Too many chat messages; wait a moment before sending another.",
-                headers={"Retry-After": str(retry_after)},
+            return turn_problem(
+                HTTPProblem(
+                    429,
+                    "Too many chat messages; wait a moment before sending another.",
+                    headers={"Retry-After": str(retry_after)},
+                ),
+                body.conversation_id,
             )
+        zone = ZoneInfo(body.timezone) if body.timezone else None
         with storage_problems():
-            turn = await agent.start(user, body.message, body.conversation_id)
+            turn = await agent.start(user, body.message, body.conversation_id, timezone=zone)
         if "text/event-stream" in request.headers.get("accept", ""):
-            return StreamingResponse(
-                until_shutdown(_sse(turn), ctx.shutdown, lambda: _shutdown_event(turn)),
-                media_type="text/event-stream",
-                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-            )
+            return TurnStream(turn, keepalive_s, ctx.shutdown)
         try:
-            with storage_problems():
-                async for event in turn.run(stream=False):
-                    if isinstance(event, DoneEvent):
-                        return JSONResponse(event.answer)
+            answer = await turn.run()
         except ModelError as exc:
-            raise _model_problem(exc) from None
-        raise AssertionError("a chat turn ends with a DoneEvent or raises")
+            return turn_problem(_model_problem(exc), turn.conversation_id)
+        except StorageError as exc:
+            return turn_problem(_storage_problem(exc), turn.conversation_id)
+        return JSONResponse(answer)
 
     async def list_conversations(request: Request) -> Response:
         user = await ctx.authorize(request)
@@ -116,28 +124,118 @@ def _model_problem(exc: ModelError) -> HTTPProblem:
     return HTTPProblem(exc.status, exc.detail, headers=headers)
 
 
-async def _sse(turn: ChatTurn) -> AsyncIterator[str]:
-    try:
-        async for event in turn.run(stream=True):
-            if isinstance(event, DoneEvent):
-                yield _event("done", event.answer)
-            elif isinstance(event, DeltaEvent):
-                yield _event("delta", {"text": event.text})
-            elif isinstance(event, ToolCallEvent):
-                yield _event("tool_call", asdict(event))
-            else:
-                yield _event("tool_result", {"id": event.id, "name": event.name, **event.outcome})
-    except ModelError as exc:
-        yield _event("error", problem_body(exc.status, exc.detail))
-    except StorageError as exc:
-        problem = _storage_problem(exc)
-        yield _event("error", problem_body(problem.status, problem.detail))
+def turn_body(problem: HTTPProblem, conversation_id: str | None) -> dict[str, Any]:
+    """A chat problem names its conversation, so that a client retries in the same one."""
+    body = problem_body(problem.status, problem.detail)
+    if conversation_id is not None:
+        body["conversation_id"] = conversation_id
+    return body
 
 
-def _shutdown_event(turn: ChatTurn) -> str:
-    body = problem_body(503, "The server is shutting down; send the message again.")
-    return _event("error", {**body, "conversation_id": turn.conversation_id})
+def turn_problem(problem: HTTPProblem, conversation_id: str | None) -> Response:
+    return Response(
+        json.dumps(turn_body(problem, conversation_id)),
+        status_code=problem.status,
+        headers=problem.headers,
+        media_type=PROBLEM_JSON,
+    )
 
 
-def _event(name: str, data: dict[str, Any]) -> str:
-    return f"event: {name}\ndata: {json.dumps(data)}\n\n"
+SHUTTING_DOWN = HTTPProblem(503, "The server is shutting down; send the message again.")
+
+
+class TurnStream(Response):
+    """A chat turn as Server-Sent Events.
+
+    The turn runs to its end even if the client leaves (its events are then dropped), so
+    that what the user asked for is finished and stored, within the turn's deadline. While
+    nothing else is sent, a comment line every `keepalive_s` keeps proxies from closing the
+    connection. Every way the turn can fail ends the stream with an `error` event; so does a
+    server shutdown whose grace period runs out, which cancels the turn as a deadline would
+    (what it did is recorded, nothing half-done).
+    """
+
+    def __init__(self, turn: ChatTurn, keepalive_s: float, shutdown: Shutdown) -> None:
+        # As StreamingResponse does: no body, so no `content-length: 0` that would end the
+        # answer for the client before the first event.
+        self.status_code = 200
+        self.media_type = "text/event-stream"
+        self.background = None
+        self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        self.turn = turn
+        self.keepalive_s = keepalive_s
+        self.shutdown = shutdown
+        self._send: Send | None = None
+        self._lock = anyio.Lock()
+        self._client_left = False
+        self._last_sent = time.monotonic()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._send = send
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        async with anyio.create_task_group() as background:
+            background.start_soon(self._keep_alive)
+            background.start_soon(self._watch_client, receive)
+            try:
+                with anyio.CancelScope() as turn_scope:
+                    background.start_soon(self._end_on_shutdown, turn_scope)
+                    await self.turn.run(self._event)
+                if turn_scope.cancelled_caught:
+                    log.info("a chat stream was ended by the shutdown")
+                    await self._error(SHUTTING_DOWN)
+            except ModelError as exc:
+                await self._error(_model_problem(exc))
+            except StorageError as exc:
+                await self._error(_storage_problem(exc))
+            except Exception:
+                log.exception("a streamed chat turn failed")
+                await self._error(HTTPProblem(500, "The chat turn failed unexpectedly."))
+            finally:
+                background.cancel_scope.cancel()
+        await self._write(b"", more_body=False)
+
+    async def _event(self, event: Event) -> None:
+        if isinstance(event, DoneEvent):
+            await self._write(_sse("done", event.answer))
+        elif isinstance(event, DeltaEvent):
+            await self._write(_sse("delta", {"text": event.text}))
+        elif isinstance(event, ToolCallEvent):
+            await self._write(_sse("tool_call", asdict(event)))
+        else:
+            data = {"id": event.id, "name": event.name, **event.outcome}
+            await self._write(_sse("tool_result", data))
+
+    async def _error(self, problem: HTTPProblem) -> None:
+        await self._write(_sse("error", turn_body(problem, self.turn.conversation_id)))
+
+    async def _keep_alive(self) -> None:
+        while True:
+            await anyio.sleep(max(0.0, self._last_sent + self.keepalive_s - time.monotonic()))
+            if time.monotonic() - self._last_sent >= self.keepalive_s:
+                await self._write(b": keep-alive\n\n")
+
+    async def _end_on_shutdown(self, turn_scope: anyio.CancelScope) -> None:
+        await self.shutdown.wait()
+        turn_scope.cancel()
+
+    async def _watch_client(self, receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self._client_left = True
+
+    async def _write(self, chunk: bytes, *, more_body: bool = True) -> None:
+        assert self._send is not None
+        async with self._lock:
+            self._last_sent = time.monotonic()
+            if self._client_left:
+                return
+            try:
+                await self._send(
+                    {"type": "http.response.body", "body": chunk, "more_body": more_body}
+                )
+            except OSError:  # the client left (ASGI 2.4 servers say so when sending)
+                self._client_left = True
+
+
+def _sse(name: str, data: Mapping[str, Any]) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()

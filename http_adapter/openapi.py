@@ -72,10 +72,19 @@ class ToolCallRecord(BaseModel):
     result: Any
 
 
+class ChatUsage(BaseModel):
+    """Tokens the turn's model calls reported, summed."""
+
+    input_tokens: int
+    output_tokens: int
+    model_calls: int
+
+
 class ChatAnswer(BaseModel):
     conversation_id: str
     response: str
     tool_calls: list[ToolCallRecord]
+    usage: ChatUsage
 
 
 class Root(BaseModel):

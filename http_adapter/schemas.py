@@ -4,8 +4,9 @@ the OpenAPI document all validate with the same rules."""
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from storage.models import SearchText, TaskCreate, TaskQuery, TaskUpdate, TaskView
 
@@ -31,6 +32,21 @@ class ChatRequest(BaseModel):
 
     message: str = Field(min_length=1, max_length=4000, pattern=r"^[^\x00]*\S[^\x00]*$")
     conversation_id: str | None = Field(default=None, min_length=1, max_length=64)
+    timezone: str | None = Field(
+        default=None,
+        max_length=64,
+        description="the user's IANA time zone (e.g. Europe/Paris): the model's today is theirs",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+        return value
 
 
 def error_list(errors: list[Any], prefix: str) -> list[dict[str, Any]]:

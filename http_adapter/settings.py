@@ -34,7 +34,7 @@ class ApiSettings(ServerSettings):
         default=None, validation_alias="ALLOWED_HOSTS"
     )
     gemini_api_key: str | None = Field(default=None, validation_alias="GEMINI_API_KEY")
-    gemini_model: str = Field(default="gemini-2.5-flash", validation_alias="GEMINI_MODEL")
+    gemini_model: str = Field(default="gemini-3.8-flash", validation_alias="GEMINI_MODEL")
     gemini_base_url: str | None = Field(default=None, validation_alias="GEMINI_BASE_URL")
     gemini_timeout_s: float = Field(
         default=60.0,
@@ -44,6 +44,38 @@ class ApiSettings(ServerSettings):
     )
     chat_rate_limit: int = Field(
         default=20, ge=1, validation_alias="CHAT_RATE_LIMIT", description="chat turns a minute"
+    )
+    # Chat turns: retries of the model, the turn's deadline and token budget, stream keep-alives
+    gemini_retry_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        validation_alias="GEMINI_RETRY_ATTEMPTS",
+        description="tries of one model request on a transient 5xx or timeout, the first included",
+    )
+    gemini_retry_initial_delay_s: float = Field(
+        default=1.0,
+        ge=0,
+        validation_alias="GEMINI_RETRY_INITIAL_DELAY_S",
+        description="wait before the first retry; it doubles each time, capped at 8 s",
+    )
+    chat_turn_deadline_s: float = Field(
+        default=120.0,
+        gt=0,
+        validation_alias="CHAT_TURN_DEADLINE_S",
+        description="seconds a whole chat turn may take before it answers 504",
+    )
+    chat_history_tokens: int = Field(
+        default=12_000,
+        ge=500,
+        validation_alias="CHAT_HISTORY_TOKENS",
+        description="estimated tokens of earlier messages sent to the model each turn",
+    )
+    chat_keepalive_s: float = Field(
+        default=15.0,
+        gt=0,
+        validation_alias="CHAT_KEEPALIVE_S",
+        description="seconds of silence after which a chat stream sends an SSE comment",
     )
 
     @field_validator("cors_origins", "allowed_hosts", mode="before")

@@ -2,25 +2,20 @@
 
 On SIGTERM uvicorn stops accepting connections and waits for the open ones to finish. A chat
 stream may run far longer than an orchestrator waits, so once the grace period has passed the
-streams still running end with an SSE `error` event instead of being cut off mid-answer: the
-turn is cancelled exactly as when its client leaves, so nothing half-done is stored.
+streams still running end with an SSE `error` event instead of being cut off mid-answer
+(`chat_routes.TurnStream` waits on `Shutdown.wait`): the turn is cancelled as a deadline
+would cancel it, so what it did is recorded and nothing half-done is stored.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import contextvars
 import logging
-from collections.abc import AsyncIterator, Callable
-from typing import TypeVar
 
 log = logging.getLogger(__name__)
 
 # The key under which the app shares its `Shutdown` with the server (ASGI lifespan state).
 SHUTDOWN_STATE = "todo_mcp.shutdown"
-
-Item = TypeVar("Item")
 
 
 class Shutdown:
@@ -42,53 +37,3 @@ class Shutdown:
 
     async def wait(self) -> None:
         await self._streams_end.wait()
-
-
-async def until_shutdown(
-    items: AsyncIterator[Item], shutdown: Shutdown, last: Callable[[], Item]
-) -> AsyncIterator[Item]:
-    """`items`, until they end or `shutdown` ends streams: then `last()` and no more.
-
-    Each step of `items` runs in a task of its own so that it can be raced against the
-    shutdown; all those tasks share one context, so context variables set by `items` carry
-    from one step to the next as they would in a plain `async for`.
-    """
-    context = contextvars.copy_context()
-    loop = asyncio.get_running_loop()
-    ending = loop.create_task(shutdown.wait())
-    step: asyncio.Task[Item] | None = None
-    try:
-        while True:
-            step = loop.create_task(_next(items), context=context)
-            await asyncio.wait({step, ending}, return_when=asyncio.FIRST_COMPLETED)
-            if not step.done():
-                break
-            try:
-                item = step.result()
-            except StopAsyncIteration:
-                return
-            step = None
-            yield item
-        step.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await step
-        step = None
-        log.info("a response stream was ended by the shutdown")
-        yield last()
-    finally:
-        ending.cancel()
-        if step is not None and not step.done():
-            step.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await step
-        await loop.create_task(_close(items), context=context)
-
-
-async def _next(items: AsyncIterator[Item]) -> Item:
-    return await items.__anext__()
-
-
-async def _close(items: AsyncIterator[Item]) -> None:
-    close = getattr(items, "aclose", None)
-    if close is not None:
-        await close()

@@ -37,6 +37,12 @@ class MessagePublic(BaseModel):
     created_at: datetime
 
 
+class MessageRecord(MessagePublic):
+    """A stored message with the agent's own record of its turn (see `Message.turn`)."""
+
+    turn: dict[str, Any] | None
+
+
 class ConversationDetail(ConversationPublic):
     messages: builtins.list[MessagePublic]
 
@@ -50,6 +56,7 @@ def title_from(message: str) -> str:
 # Built once, like the task statements: the columns each answer reads.
 _CONVERSATION_COLUMNS = [_conversation.c[name] for name in ConversationPublic.model_fields]
 _MESSAGE_COLUMNS = [_message.c[name] for name in MessagePublic.model_fields]
+_RECORD_COLUMNS = [_message.c[name] for name in MessageRecord.model_fields]
 
 
 class ConversationRepository:
@@ -126,6 +133,7 @@ class ConversationRepository:
         role: Role,
         content: str,
         tool_calls: builtins.list[dict[str, Any]] | None = None,
+        turn: dict[str, Any] | None = None,
     ) -> MessagePublic:
         now = self._clock()
         values = {
@@ -133,6 +141,7 @@ class ConversationRepository:
             "role": role,
             "content": content,
             "tool_calls": tool_calls,
+            "turn": turn,
             "created_at": now,
         }
         async with self._db.writing() as conn:
@@ -144,16 +153,16 @@ class ConversationRepository:
             if touched.rowcount == 0:
                 raise ConversationNotFoundError(conversation_id)
             row = (
-                await conn.execute(sa.insert(_message).values(values).returning(*_message.c))
+                await conn.execute(sa.insert(_message).values(values).returning(*_MESSAGE_COLUMNS))
             ).one()
         return MessagePublic.model_validate(row._mapping)
 
     async def recent_messages(
         self, user_id: str, conversation_id: str, limit: int = 40
-    ) -> builtins.list[MessagePublic]:
-        """The conversation's last `limit` messages, oldest first."""
+    ) -> builtins.list[MessageRecord]:
+        """The conversation's last `limit` messages, oldest first, with their turn records."""
         inner = (
-            sa.select(*_MESSAGE_COLUMNS)
+            sa.select(*_RECORD_COLUMNS)
             .join(_conversation, _conversation.c.id == _message.c.conversation_id)
             .where(
                 _message.c.conversation_id == conversation_id,
@@ -164,7 +173,7 @@ class ConversationRepository:
         )
         async with self._db.autocommit() as conn:
             rows = (await conn.execute(inner)).all()
-        return [MessagePublic.model_validate(row._mapping) for row in reversed(rows)]
+        return [MessageRecord.model_validate(row._mapping) for row in reversed(rows)]
 
     def _select(self, user_id: str, conversation_id: str) -> sa.Select[Any]:
         return sa.select(*_CONVERSATION_COLUMNS).where(

@@ -173,6 +173,9 @@ class Message(SQLModel, table=True):
     content: str = ColumnField(sa_column=Column(sa.Text, nullable=False))
     tool_calls: list[dict[str, Any]] | None = ColumnField(default=None, sa_column=Column(sa.JSON))
     created_at: datetime = ColumnField(sa_column=Column(UTCDateTime, nullable=False))
+    # An assistant message's turn as the model saw it (contents in order, shrunk) and any
+    # action awaiting the user's confirmation: the agent's own record, never shown to clients.
+    turn: dict[str, Any] | None = ColumnField(default=None, sa_column=Column(sa.JSON))
 
 
 class IdempotencyRecord(SQLModel, table=True):

@@ -29,6 +29,8 @@ def chat_factory(api_factory: ApiFactory, fake_gemini: FakeGemini) -> ApiFactory
         settings: dict[str, Any] = {
             "GEMINI_API_KEY": "test-key",
             "GEMINI_BASE_URL": fake_gemini.url,
+            # Retries stay on, with waits short enough for tests.
+            "GEMINI_RETRY_INITIAL_DELAY_S": "0.01",
         }
         settings.update(overrides)
         return api_factory(**settings)

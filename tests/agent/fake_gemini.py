@@ -8,15 +8,19 @@ recorded.
 
 Each test scripts the answers: a queue of actions (`fake.queue(call(...), text(...))`), and/or a
 function of the request it received (`fake.respond(lambda request: ...)`), used once the queue is
-empty. An action is a model reply (`text`, `call`, `calls`), an HTTP error (`Fail`), a hang
-(`Hang`) or a stream that breaks part-way (`BreakStream`). Every request body is recorded in
-`fake.requests`.
+empty. An action is a model reply (`text`, `call`, `calls`, `empty`, `blocked`, `malformed`),
+an HTTP error (`Fail`), a hang (`Hang`) or a stream that breaks part-way (`BreakStream`). Every
+request body is recorded in `fake.requests`.
+
+Like Gemini 3, the fake signs every function-call part it sends (`thoughtSignature`) and answers
+400 to a request whose current turn (the contents after the user's last text) holds one of its
+function calls without that signature. Answers carry `usageMetadata` (about 4 characters a token).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import base64
 import itertools
 import json
 import socket
@@ -57,6 +61,7 @@ class Reply:
 
     chunks: tuple[tuple[Part, ...], ...]
     finish_reason: str = "STOP"
+    prompt_block: str | None = None  # a blocked prompt: no candidate, `promptFeedback` instead
 
     def body(self) -> dict[str, Any]:
         parts: list[Part] = []
@@ -65,14 +70,20 @@ class Reply:
                 parts[-1] = {"text": parts[-1]["text"] + part["text"]}
             else:
                 parts.append(dict(part))
-        return _response(parts, self.finish_reason)
+        return self._response(parts, self.finish_reason)
 
     def chunk_bodies(self) -> list[dict[str, Any]]:
-        last = len(self.chunks) - 1
+        chunks = self.chunks or ((),)
+        last = len(chunks) - 1
         return [
-            _response(list(chunk), self.finish_reason if n == last else None)
-            for n, chunk in enumerate(self.chunks)
+            self._response(list(chunk), self.finish_reason if n == last else None)
+            for n, chunk in enumerate(chunks)
         ]
+
+    def _response(self, parts: list[Part], finish_reason: str | None) -> dict[str, Any]:
+        if self.prompt_block is not None:
+            return {"promptFeedback": {"blockReason": self.prompt_block}, "modelVersion": "fake"}
+        return _response(parts, finish_reason)
 
 
 @dataclass(frozen=True)
@@ -95,9 +106,8 @@ class Fail:
 
 @dataclass(frozen=True)
 class Hang:
-    """No answer until the fake stops or `seconds` pass (then a 504)."""
-
-    seconds: float = 30.0
+    """No answer until the fake stops; then a successful (late) text answer, so that a client
+    that does not give up on its own gets a 200, not an error it would have made itself."""
 
 
 @dataclass(frozen=True)
@@ -130,10 +140,40 @@ def calls(*wanted: tuple[str, Mapping[str, Any]], call_id: str | None = None) ->
     parts: list[Part] = []
     for n, (name, args) in enumerate(wanted, start=1):
         base = call_id or f"fc-{next(_call_ids)}"
+        part_id = base if n == 1 else f"{base}-{n}"
         parts.append(
-            {"functionCall": {"id": base if n == 1 else f"{base}-{n}", "name": name, "args": args}}
+            {
+                "functionCall": {"id": part_id, "name": name, "args": args},
+                "thoughtSignature": signature(part_id),
+            }
         )
     return Reply((tuple(parts),))
+
+
+def empty() -> Reply:
+    """An answer with no parts at all."""
+    return Reply(())
+
+
+def malformed() -> Reply:
+    """What the API sends when the model wrote a function call it could not parse."""
+    return Reply((), finish_reason="MALFORMED_FUNCTION_CALL")
+
+
+def blocked(finish_reason: str = "SAFETY") -> Reply:
+    """An answer withheld by the safety filters."""
+    return Reply((), finish_reason=finish_reason)
+
+
+def prompt_blocked(reason: str = "SAFETY") -> Reply:
+    """A prompt refused by the safety filters: no candidate at all."""
+    return Reply((), prompt_block=reason)
+
+
+def signature(call_id: str) -> str:
+    """The thought signature the fake gives the function call `call_id` (base64, as on the
+    wire)."""
+    return base64.b64encode(f"fake-signature:{call_id}".encode()).decode()
 
 
 def _response(parts: list[Part], finish_reason: str | None) -> dict[str, Any]:
@@ -190,6 +230,27 @@ class ModelRequest:
             if "functionResponse" in part
         ]
 
+    def tool_mode(self) -> str | None:
+        """The function-calling mode the request set (`AUTO`, `NONE`, ...), if any."""
+        config = self.body.get("toolConfig", {}).get("functionCallingConfig", {})
+        mode: str | None = config.get("mode")
+        return mode
+
+    def unsigned_calls(self) -> list[str]:
+        """Ids of function calls of the current turn sent back without the signature the fake
+        gave them (the current turn starts after the last user content with text)."""
+        start = 0
+        for n, content in enumerate(self.contents):
+            if content.get("role") == "user" and any("text" in p for p in content["parts"]):
+                start = n + 1
+        unsigned: list[str] = []
+        for content in self.contents[start:]:
+            for part in content.get("parts", []):
+                call_id = part.get("functionCall", {}).get("id")
+                if call_id and part.get("thoughtSignature") != signature(call_id):
+                    unsigned.append(call_id)
+        return unsigned
+
     def last_user_text(self) -> str:
         for content in reversed(self.contents):
             texts = [p["text"] for p in content.get("parts", []) if "text" in p]
@@ -215,6 +276,7 @@ class FakeGemini:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         self._actions: deque[Action] = deque()
         self._responder: Responder | None = None
         self._requests: list[ModelRequest] = []
@@ -243,9 +305,16 @@ class FakeGemini:
         with self._lock:
             return list(self._requests)
 
+    def wait_for_requests(self, count: int, timeout_s: float = 10.0) -> None:
+        """Block until the fake has received `count` requests (at most `timeout_s`)."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: len(self._requests) >= count, timeout_s):
+                raise TimeoutError(f"the fake model got {len(self._requests)} of {count} requests")
+
     def _next(self, request: ModelRequest) -> Action:
         with self._lock:
             self._requests.append(request)
+            self._arrived.notify_all()
             if self._actions:
                 return self._actions.popleft()
             responder = self._responder
@@ -267,20 +336,26 @@ class FakeGemini:
                 headers=dict(request.headers),
                 body=json.loads(await request.body()),
             )
+            unsigned = received.unsigned_calls()
+            if unsigned:
+                with self._lock:
+                    self._requests.append(received)
+                    self._arrived.notify_all()
+                return _error_response(Fail(400, _MISSING_SIGNATURE.format(unsigned[0])))
             action = self._next(received)
             if isinstance(action, Hang):
                 assert self._release is not None
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._release.wait(), action.seconds)
-                return _error_response(Fail(504, "fake Gemini: hung"))
+                await self._release.wait()
+                action = text("A late answer.")
             if isinstance(action, Fail):
                 return _error_response(action)
             if isinstance(action, BreakStream) and not received.stream:
                 return _error_response(action.error or Fail(500))
+            usage = _usage(received, action)
             if not received.stream:
                 assert isinstance(action, Reply)
-                return JSONResponse(action.body())
-            return StreamingResponse(_sse(action), media_type="text/event-stream")
+                return JSONResponse({**action.body(), "usageMetadata": usage})
+            return StreamingResponse(_sse(action, usage), media_type="text/event-stream")
 
         return Starlette(
             routes=[Route("/{version}/models/{model_method}", generate, methods=["POST"])]
@@ -354,10 +429,25 @@ def _sse_event(body: dict[str, Any]) -> bytes:
     return f"data: {json.dumps(body)}\r\n\r\n".encode()
 
 
-async def _sse(action: Reply | BreakStream) -> AsyncIterator[bytes]:
+_MISSING_SIGNATURE = (
+    "Function call is missing a thought_signature in functionCall parts. This is required for "
+    "tools to work correctly (call {})."
+)
+
+
+def _usage(request: ModelRequest, action: Reply | BreakStream) -> dict[str, int]:
     reply = action.before if isinstance(action, BreakStream) else action
-    for chunk in reply.chunk_bodies():
-        yield _sse_event(chunk)
+    prompt = len(json.dumps(request.body)) // 4
+    answer = len(json.dumps(reply.chunks)) // 4
+    return {"promptTokenCount": prompt, "candidatesTokenCount": answer}
+
+
+async def _sse(action: Reply | BreakStream, usage: dict[str, int]) -> AsyncIterator[bytes]:
+    reply = action.before if isinstance(action, BreakStream) else action
+    bodies = reply.chunk_bodies()
+    for n, chunk in enumerate(bodies):
+        # The API reports usage on the chunks; the last one holds the totals.
+        yield _sse_event({**chunk, "usageMetadata": usage} if n == len(bodies) - 1 else chunk)
     if isinstance(action, BreakStream):
         if action.error is None:
             raise ConnectionAbortedError("fake Gemini: stream cut on purpose")

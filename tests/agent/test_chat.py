@@ -4,15 +4,30 @@ Gemini server, on SQLite and PostgreSQL. Task state is always checked over REST.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-from collections.abc import Mapping
+import threading
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-import httpx
+import anyio
 import pytest
 
+from tests.agent.chat_support import (
+    ALICE,
+    BOB,
+    AsgiExchange,
+    add_task,
+    chat,
+    chat_ok,
+    conversation,
+    conversations_of,
+    find_then,
+    model_view,
+    parse_sse,
+    tasks_of,
+    text_parts,
+)
 from tests.agent.fake_gemini import (
     Action,
     BreakStream,
@@ -21,119 +36,15 @@ from tests.agent.fake_gemini import (
     Hang,
     ModelRequest,
     Reply,
-    Responder,
     call,
     calls,
     function_calls,
+    signature,
     text,
 )
 from tests.http_adapter.support import Api, ApiFactory
 
-ALICE = "alice"
-BOB = "bob"
 TASK_TOOLS = {"add_task", "list_tasks", "get_task", "update_task", "complete_task", "delete_task"}
-
-
-# Helpers
-
-
-async def chat(
-    api: Api,
-    user: str,
-    message: str,
-    conversation_id: str | None = None,
-    *,
-    stream: bool = False,
-) -> httpx.Response:
-    body: dict[str, Any] = {"message": message}
-    if conversation_id is not None:
-        body["conversation_id"] = conversation_id
-    headers = api.auth(user)
-    if stream:
-        headers["Accept"] = "text/event-stream"
-    return await api.client.post(f"/api/{user}/chat", json=body, headers=headers)
-
-
-async def chat_ok(
-    api: Api, user: str, message: str, conversation_id: str | None = None
-) -> dict[str, Any]:
-    response = await chat(api, user, message, conversation_id)
-    assert response.status_code == 200, response.text
-    answer: dict[str, Any] = response.json()
-    return answer
-
-
-async def add_task(api: Api, user: str, title: str) -> dict[str, Any]:
-    response = await api.client.post(
-        f"/api/{user}/tasks", json={"title": title}, headers=api.auth(user)
-    )
-    assert response.status_code == 201, response.text
-    task: dict[str, Any] = response.json()
-    return task
-
-
-async def tasks_of(api: Api, user: str) -> list[dict[str, Any]]:
-    response = await api.client.get(f"/api/{user}/tasks", headers=api.auth(user))
-    assert response.status_code == 200, response.text
-    found: list[dict[str, Any]] = response.json()
-    return found
-
-
-async def conversations_of(api: Api, user: str) -> list[dict[str, Any]]:
-    response = await api.client.get(f"/api/{user}/conversations", headers=api.auth(user))
-    assert response.status_code == 200, response.text
-    found: list[dict[str, Any]] = response.json()
-    return found
-
-
-async def conversation(api: Api, user: str, conversation_id: str) -> dict[str, Any]:
-    response = await api.client.get(
-        f"/api/{user}/conversations/{conversation_id}", headers=api.auth(user)
-    )
-    assert response.status_code == 200, response.text
-    found: dict[str, Any] = response.json()
-    return found
-
-
-def find_then(
-    query: str, tool: str, reply: str, extra: Mapping[str, Any] | None = None
-) -> Responder:
-    """A model that finds a task with list_tasks(query=...), then calls `tool` on the id it
-    read in the function response, then answers `reply`."""
-
-    def respond(request: ModelRequest) -> Action:
-        responses = request.function_responses()
-        if not responses:
-            return call("list_tasks", {"query": query})
-        if responses[0]["name"] == "list_tasks":
-            task_id = responses[0]["response"]["result"]["tasks"][0]["id"]
-            return call(tool, {"task_id": task_id, **(extra or {})})
-        return text(reply)
-
-    return respond
-
-
-def parse_sse(body: str) -> list[tuple[str, dict[str, Any]]]:
-    """The (event, data) pairs of a Server-Sent Events body."""
-    events: list[tuple[str, dict[str, Any]]] = []
-    for block in body.replace("\r\n", "\n").split("\n\n"):
-        if not block.strip():
-            continue
-        name = "message"
-        data: list[str] = []
-        for line in block.split("\n"):
-            field, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if field == "event":
-                name = value
-            elif field == "data":
-                data.append(value)
-        events.append((name, json.loads("\n".join(data))))
-    return events
-
-
-def text_parts(content: Mapping[str, Any]) -> str:
-    return "".join(part.get("text", "") for part in content["parts"])
 
 
 # The five commands
@@ -144,7 +55,7 @@ async def test_add_task_command_adds_the_task(chat_api: Api, fake_gemini: FakeGe
 
     answer = await chat_ok(chat_api, ALICE, "Add a task to buy groceries")
 
-    assert set(answer) == {"conversation_id", "response", "tool_calls"}
+    assert set(answer) == {"conversation_id", "response", "tool_calls", "usage"}
     assert answer["response"] == "Added 'Buy groceries'."
     [tool_call] = answer["tool_calls"]
     assert set(tool_call) == {"name", "arguments", "result"}
@@ -163,7 +74,14 @@ async def test_add_task_command_adds_the_task(chat_api: Api, fake_gemini: FakeGe
     [sent_back] = second.function_responses()
     assert sent_back["id"] == issued[0]["id"]
     assert sent_back["name"] == "add_task"
-    assert sent_back["response"] == {"result": tool_call["result"]}
+    # The model is shown what it needs of the task; the client gets all of it.
+    assert sent_back["response"] == {"result": model_view(task)}
+    assert model_view(task) == {
+        "id": task["id"],
+        "title": "Buy groceries",
+        "completed": False,
+        "priority": "medium",
+    }
 
 
 async def test_list_command_shows_the_tasks(chat_api: Api, fake_gemini: FakeGemini) -> None:
@@ -180,7 +98,9 @@ async def test_list_command_shows_the_tasks(chat_api: Api, fake_gemini: FakeGemi
     assert tool_call["result"]["total"] == 2
     assert [t["title"] for t in tool_call["result"]["tasks"]] == ["Buy groceries", "Call mom"]
     [sent_back] = fake_gemini.requests[1].function_responses()
-    assert sent_back["response"] == {"result": tool_call["result"]}
+    assert sent_back["response"] == {
+        "result": {"total": 2, "tasks": [model_view(t) for t in tool_call["result"]["tasks"]]}
+    }
 
 
 async def test_complete_command_finds_the_task_then_completes_it(
@@ -280,12 +200,50 @@ async def test_model_is_asked_with_the_tools_the_instruction_and_the_key(
     await chat_ok(chat_api, ALICE, "Hi there")
 
     [request] = fake_gemini.requests
-    assert request.model == "gemini-2.5-flash"
+    assert request.model == "gemini-3.8-flash"
     assert request.method == "generateContent"
     assert request.api_key == "test-key"
     assert {d["name"] for d in request.declarations} == TASK_TOOLS
     assert "task" in request.system_instruction
     assert request.contents == [{"role": "user", "parts": [{"text": "Hi there"}]}]
+    # Gemini 3: a low thinking level, and the temperature left at Google's default.
+    generation = request.body["generationConfig"]
+    assert list(generation["thinkingConfig"].values()) == ["LOW"]  # the SDK's own key spelling
+    assert "temperature" not in generation
+    assert request.tool_mode() == "AUTO"
+
+
+async def test_today_is_the_users_day_in_their_time_zone(
+    chat_api: Api, fake_gemini: FakeGemini
+) -> None:
+    fake_gemini.respond(lambda request: text("OK."))
+    zones = ("Pacific/Kiritimati", "Pacific/Pago_Pago")  # UTC+14 and UTC-11: never one date
+    before = {zone: datetime.now(ZoneInfo(zone)).date().isoformat() for zone in zones}
+
+    for zone in zones:
+        await chat_ok(chat_api, ALICE, "What is due today?", timezone=zone)
+    await chat_ok(chat_api, ALICE, "And in UTC?")
+
+    after = {zone: datetime.now(ZoneInfo(zone)).date().isoformat() for zone in zones}
+    kiritimati, pago_pago, utc = (r.system_instruction for r in fake_gemini.requests)
+    assert f"Today is {before[zones[0]]} (Pacific/Kiritimati)" in kiritimati or (
+        f"Today is {after[zones[0]]} (Pacific/Kiritimati)" in kiritimati
+    )
+    assert f"Today is {before[zones[1]]} (Pacific/Pago_Pago)" in pago_pago or (
+        f"Today is {after[zones[1]]} (Pacific/Pago_Pago)" in pago_pago
+    )
+    assert "(UTC)" in utc
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "../etc/passwd", "", "x" * 65])
+async def test_an_unknown_time_zone_is_refused_before_the_model(
+    chat_api: Api, fake_gemini: FakeGemini, zone: str
+) -> None:
+    response = await chat(chat_api, ALICE, "Hi", timezone=zone)
+
+    assert response.status_code == 422
+    assert any("timezone" in error["loc"] for error in response.json()["errors"])
+    assert fake_gemini.requests == []
 
 
 async def test_second_turn_sends_the_earlier_history(
@@ -306,7 +264,7 @@ async def test_second_turn_sends_the_earlier_history(
     assert earlier_call["args"] == {"title": "Buy groceries"}
     [earlier_response] = [p["functionResponse"] for p in contents[2]["parts"]]
     assert earlier_response["name"] == "add_task"
-    assert earlier_response["response"] == {"result": first["tool_calls"][0]["result"]}
+    assert earlier_response["response"] == {"result": model_view(first["tool_calls"][0]["result"])}
     assert text_parts(contents[3]) == "Added 'Buy groceries'."
     assert text_parts(contents[4]) == "What did I just add?"
 
@@ -489,7 +447,9 @@ async def test_chat_without_a_key_is_unavailable_but_tasks_work(
     ("failure", "status"),
     [
         pytest.param(Fail(429, "Resource has been exhausted."), 503, id="rate-limited-429"),
+        pytest.param(Fail(503, "The model is overloaded."), 503, id="unavailable-503"),
         pytest.param(Fail(500, "Internal error."), 502, id="server-error-500"),
+        pytest.param(Fail(504, "Deadline exceeded."), 504, id="deadline-504"),
         pytest.param(Hang(), 504, id="timeout"),
     ],
 )
@@ -497,8 +457,10 @@ async def test_model_failure_answers_a_problem_and_stores_no_reply(
     chat_factory: ApiFactory, fake_gemini: FakeGemini, failure: Action, status: int
 ) -> None:
     fake_gemini.queue(failure)
-    async with chat_factory(GEMINI_TIMEOUT_S="0.5") as api:
-        response = await chat(api, ALICE, "Add a task to buy groceries")
+    async with chat_factory(GEMINI_TIMEOUT_S="0.5", GEMINI_RETRY_ATTEMPTS="1") as api:
+        # A hang answers (200) only when the fake stops: the 504 must come from the timeout.
+        with anyio.fail_after(10):
+            response = await chat(api, ALICE, "Add a task to buy groceries")
 
         assert response.status_code == status, response.text
         assert response.headers["content-type"] == "application/problem+json"
@@ -509,6 +471,8 @@ async def test_model_failure_answers_a_problem_and_stores_no_reply(
         if status == 503:
             assert int(response.headers["retry-after"]) > 0
         [stored] = await conversations_of(api, ALICE)
+        # The client can retry in the same conversation instead of opening a second one.
+        assert problem["conversation_id"] == stored["id"]
         messages = (await conversation(api, ALICE, stored["id"]))["messages"]
         assert [(m["role"], m["content"]) for m in messages] == [
             ("user", "Add a task to buy groceries")
@@ -516,20 +480,86 @@ async def test_model_failure_answers_a_problem_and_stores_no_reply(
     assert len(fake_gemini.requests) == 1
 
 
-async def test_failure_after_a_tool_round_stores_no_reply(
+async def test_a_model_that_is_not_found_names_gemini_model(
+    chat_factory: ApiFactory, fake_gemini: FakeGemini
+) -> None:
+    fake_gemini.queue(Fail(404, "models/gemini-2.5-flash is not found for API version v1."))
+    async with chat_factory(GEMINI_MODEL="gemini-2.5-flash") as api:
+        response = await chat(api, ALICE, "Hello")
+
+    assert response.status_code == 502
+    assert "GEMINI_MODEL" in response.json()["detail"]
+    assert "gemini-2.5-flash" in response.json()["detail"]
+    assert [r.model for r in fake_gemini.requests] == ["gemini-2.5-flash"]
+
+
+async def test_an_overridden_model_is_the_one_asked(
+    chat_factory: ApiFactory, fake_gemini: FakeGemini
+) -> None:
+    fake_gemini.queue(text("Hi."), text("Hi again."))
+    async with chat_factory(GEMINI_MODEL="gemini-3.5-flash-lite") as api:
+        await chat_ok(api, ALICE, "Hello")
+        await chat(api, ALICE, "Hello", stream=True)
+
+    assert [(r.model, r.method) for r in fake_gemini.requests] == [
+        ("gemini-3.5-flash-lite", "generateContent"),
+        ("gemini-3.5-flash-lite", "streamGenerateContent"),
+    ]
+
+
+async def test_transient_server_errors_are_retried_before_answering(
     chat_api: Api, fake_gemini: FakeGemini
 ) -> None:
-    fake_gemini.queue(call("add_task", {"title": "Buy groceries"}), Fail(500))
+    fake_gemini.queue(Fail(503), Fail(500), text("Hello!"))
+
+    answer = await chat_ok(chat_api, ALICE, "Hi")
+
+    assert answer["response"] == "Hello!"
+    assert len(fake_gemini.requests) == 3
+
+
+async def test_a_503_after_every_retry_is_a_503_with_retry_after(
+    chat_api: Api, fake_gemini: FakeGemini
+) -> None:
+    fake_gemini.queue(Fail(503), Fail(503), Fail(503))
+
+    response = await chat(chat_api, ALICE, "Hi", stream=False)
+
+    assert response.status_code == 503
+    assert int(response.headers["retry-after"]) > 0
+    assert len(fake_gemini.requests) == 3  # GEMINI_RETRY_ATTEMPTS' default
+
+
+async def test_failure_after_a_tool_round_keeps_the_tool_call_and_its_result(
+    chat_api: Api, fake_gemini: FakeGemini
+) -> None:
+    fake_gemini.queue(call("add_task", {"title": "Buy groceries"}), Fail(400, "Bad request."))
 
     response = await chat(chat_api, ALICE, "Add a task to buy groceries")
 
     assert response.status_code == 502
-    [stored] = await conversations_of(chat_api, ALICE)
-    messages = (await conversation(chat_api, ALICE, stored["id"]))["messages"]
-    assert [m["role"] for m in messages] == ["user"]
+    conversation_id = response.json()["conversation_id"]
+    [task] = await tasks_of(chat_api, ALICE)
+    user, assistant = (await conversation(chat_api, ALICE, conversation_id))["messages"]
+    assert user["content"] == "Add a task to buy groceries"
+    assert "interrupted" in assistant["content"]
+    [recorded] = assistant["tool_calls"]
+    assert (recorded["name"], recorded["arguments"]) == ("add_task", {"title": "Buy groceries"})
+    assert (recorded["result"]["id"], recorded["result"]["title"]) == (task["id"], task["title"])
+    # "Try again" in the same conversation: the model learns the task exists already.
+    fake_gemini.queue(text("It is already there."))
+    await chat_ok(chat_api, ALICE, "Try again", conversation_id)
+    contents = fake_gemini.requests[-1].contents
+    [earlier] = function_calls(contents)
+    assert earlier["name"] == "add_task"
+    [response_part] = [
+        p["functionResponse"] for c in contents for p in c["parts"] if "functionResponse" in p
+    ]
+    assert response_part["response"]["result"]["id"] == task["id"]
+    assert len(await tasks_of(chat_api, ALICE)) == 1
 
 
-async def test_a_model_that_never_stops_calling_tools_is_stopped_after_8_rounds(
+async def test_a_model_that_never_stops_calling_tools_is_made_to_answer_on_round_8(
     chat_api: Api, fake_gemini: FakeGemini
 ) -> None:
     await add_task(chat_api, ALICE, "Buy groceries")
@@ -538,11 +568,40 @@ async def test_a_model_that_never_stops_calling_tools_is_stopped_after_8_rounds(
     answer = await chat_ok(chat_api, ALICE, "List my tasks")
 
     assert len(fake_gemini.requests) == 8
-    assert len(answer["tool_calls"]) == 8
+    # Function calling is off on the last round; calls the model makes anyway are not run.
+    assert [r.tool_mode() for r in fake_gemini.requests] == ["AUTO"] * 7 + ["NONE"]
+    assert len(answer["tool_calls"]) == 7
     assert "8 rounds" in answer["response"]
     assert "try again" in answer["response"]
     messages = (await conversation(chat_api, ALICE, answer["conversation_id"]))["messages"]
     assert messages[-1]["content"] == answer["response"]
+
+
+async def test_a_turn_makes_at_most_20_tool_calls(chat_api: Api, fake_gemini: FakeGemini) -> None:
+    many = calls(*[("add_task", {"title": f"Task {n}"}) for n in range(15)])
+    fake_gemini.queue(many, many, text("Done."))
+
+    answer = await chat_ok(chat_api, ALICE, "Add thirty tasks")
+
+    assert len(await tasks_of(chat_api, ALICE)) == 20
+    assert len(answer["tool_calls"]) == 20
+    refused = fake_gemini.requests[2].function_responses()[5:]
+    assert len(refused) == 10
+    assert all("at most 20 tool calls" in r["response"]["error"] for r in refused)
+    # With the calls spent, the next round is the last: no more function calling.
+    assert fake_gemini.requests[2].tool_mode() == "NONE"
+
+
+async def test_the_turn_has_a_deadline(chat_factory: ApiFactory, fake_gemini: FakeGemini) -> None:
+    fake_gemini.queue(call("add_task", {"title": "Buy groceries"}), Hang())
+    async with chat_factory(CHAT_TURN_DEADLINE_S="1", GEMINI_TIMEOUT_S="30") as api:
+        with anyio.fail_after(10):
+            response = await chat(api, ALICE, "Add a task to buy groceries")
+
+        assert response.status_code == 504
+        assert "did not finish within 1 s" in response.json()["detail"]
+        messages = (await conversation(api, ALICE, response.json()["conversation_id"]))["messages"]
+        assert [c["name"] for c in messages[-1]["tool_calls"]] == ["add_task"]
 
 
 async def test_chat_rate_limit_is_per_user(
@@ -650,6 +709,8 @@ async def test_streamed_turn_reports_tool_calls_deltas_and_done(
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
+    # A length would end the answer for a real client before the first event.
+    assert "content-length" not in response.headers
     events = parse_sse(response.text)
     assert [name for name, _ in events] == [
         "tool_call",
@@ -682,7 +743,12 @@ async def test_streamed_turn_reports_tool_calls_deltas_and_done(
                 "result": events[1][1]["result"],
             }
         ],
+        "usage": done["usage"],
     }
+    # Usage is what the model reported for its two calls (the fake: ~4 characters a token).
+    assert done["usage"]["model_calls"] == 2
+    assert done["usage"]["input_tokens"] > 500
+    assert 0 < done["usage"]["output_tokens"] < 100
     assert all(r.stream and r.query.get("alt") == "sse" for r in fake_gemini.requests)
     # What was stored is what the JSON answer would have said.
     stored = (await conversation(chat_api, ALICE, done["conversation_id"]))["messages"][-1]
@@ -714,7 +780,8 @@ async def test_streamed_and_json_answers_agree(chat_api: Api, fake_gemini: FakeG
 
     name, done = parse_sse(streamed.text)[-1]
     assert name == "done"
-    assert done == answer
+    assert set(done) == set(answer)
+    assert {**done, "usage": None} == {**answer, "usage": None}
 
 
 @pytest.mark.parametrize(
@@ -735,8 +802,9 @@ async def test_model_failure_mid_stream_ends_with_an_error_event(
     assert [name for name, _ in events] == ["delta", "error"]
     problem = events[-1][1]
     assert problem["status"] == 502
-    assert set(problem) >= {"type", "title", "status", "detail"}
+    assert set(problem) >= {"type", "title", "status", "detail", "conversation_id"}
     [stored] = await conversations_of(chat_api, ALICE)
+    assert problem["conversation_id"] == stored["id"]
     messages = (await conversation(chat_api, ALICE, stored["id"]))["messages"]
     assert [m["role"] for m in messages] == ["user"]
 
@@ -751,6 +819,36 @@ async def test_rate_limited_model_while_streaming_is_an_error_event(
     [(name, problem)] = parse_sse(response.text)
     assert name == "error"
     assert problem["status"] == 503
+    assert problem["conversation_id"] == (await conversations_of(chat_api, ALICE))[0]["id"]
+
+
+async def test_timed_out_model_while_streaming_is_a_504_event(
+    chat_factory: ApiFactory, fake_gemini: FakeGemini
+) -> None:
+    fake_gemini.queue(Hang())
+    async with chat_factory(GEMINI_TIMEOUT_S="0.5", GEMINI_RETRY_ATTEMPTS="1") as api:
+        with anyio.fail_after(10):
+            response = await chat(api, ALICE, "List my tasks", stream=True)
+
+    [(name, problem)] = parse_sse(response.text)
+    assert name == "error"
+    assert problem["status"] == 504
+
+
+async def test_a_streamed_request_over_the_rate_limit_is_a_429(
+    chat_factory: ApiFactory, fake_gemini: FakeGemini
+) -> None:
+    fake_gemini.respond(lambda request: text("OK."))
+    async with chat_factory(CHAT_RATE_LIMIT="1") as api:
+        first = await chat(api, ALICE, "Message 0", stream=True)
+        conversation_id = parse_sse(first.text)[-1][1]["conversation_id"]
+        refused = await chat(api, ALICE, "Message 1", conversation_id, stream=True)
+
+    assert refused.status_code == 429
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert refused.json()["conversation_id"] == conversation_id
+    assert len(fake_gemini.requests) == 1
 
 
 async def test_a_conversation_deleted_during_a_streamed_turn_ends_with_a_404_event(
@@ -776,6 +874,121 @@ async def test_a_conversation_deleted_during_a_streamed_turn_ends_with_a_404_eve
     assert [name for name, _ in events] == ["delta", "error"]
     assert events[-1][1]["status"] == 404
     assert await conversations_of(chat_api, ALICE) == []
+
+
+async def test_a_client_that_leaves_mid_stream_has_its_turn_finished_and_stored(
+    chat_api: Api, fake_gemini: FakeGemini
+) -> None:
+    fake_gemini.queue(call("add_task", {"title": "Buy groceries"}), text("Added it."))
+    exchange = AsgiExchange(leave_after="event: tool_call")
+
+    with anyio.fail_after(10):
+        await exchange.run(chat_api, ALICE, {"message": "Add a task to buy groceries"})
+
+    assert exchange.status == 200
+    assert "event: tool_result" not in exchange.body  # nothing was sent after the client left
+    [task] = await tasks_of(chat_api, ALICE)
+    [stored] = await conversations_of(chat_api, ALICE)
+    _user, assistant = (await conversation(chat_api, ALICE, stored["id"]))["messages"]
+    assert assistant["content"] == "Added it."
+    [recorded] = assistant["tool_calls"]
+    assert recorded["result"]["id"] == task["id"]
+    assert len(fake_gemini.requests) == 2
+
+
+async def test_a_cancelled_turn_still_records_the_tool_calls_it_made(
+    chat_api: Api, fake_gemini: FakeGemini
+) -> None:
+    # The server cancels the request (as at shutdown) while the model is being asked again.
+    fake_gemini.queue(call("add_task", {"title": "Buy groceries"}), Hang())
+    exchange = AsgiExchange()
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as group:
+            group.start_soon(exchange.run, chat_api, ALICE, {"message": "Add groceries"})
+            await anyio.to_thread.run_sync(fake_gemini.wait_for_requests, 2)
+            group.cancel_scope.cancel()
+
+    [task] = await tasks_of(chat_api, ALICE)
+    [stored] = await conversations_of(chat_api, ALICE)
+    _user, assistant = (await conversation(chat_api, ALICE, stored["id"]))["messages"]
+    assert "cancelled" in assistant["content"]
+    [recorded] = assistant["tool_calls"]
+    assert (recorded["name"], recorded["result"]["id"]) == ("add_task", task["id"])
+
+
+async def test_a_long_wait_sends_keep_alive_comments(
+    chat_factory: ApiFactory, fake_gemini: FakeGemini
+) -> None:
+    kept_alive = threading.Event()
+
+    def answer_after_a_keep_alive(_request: ModelRequest) -> Reply:
+        assert kept_alive.wait(10), "no keep-alive comment while the model was thinking"
+        return text("Here you are.")
+
+    fake_gemini.respond(answer_after_a_keep_alive)
+
+    def on_chunk(chunk: bytes) -> None:
+        if chunk.startswith(b":"):
+            kept_alive.set()
+
+    exchange = AsgiExchange(on_chunk=on_chunk)
+    async with chat_factory(CHAT_KEEPALIVE_S="0.05") as api:
+        with anyio.fail_after(15):
+            await exchange.run(api, ALICE, {"message": "Hello"})
+
+    assert exchange.body.startswith(": keep-alive\n\n")
+    assert [name for name, _ in parse_sse(exchange.body)] == ["delta", "done"]
+
+
+async def test_streamed_text_of_every_round_is_in_the_response(
+    chat_api: Api, fake_gemini: FakeGemini
+) -> None:
+    thinking_aloud = Reply(
+        (
+            ({"text": "Let me look."},),
+            (
+                {
+                    "functionCall": {"id": "look", "name": "list_tasks", "args": {}},
+                    "thoughtSignature": signature("look"),
+                },
+            ),
+        )
+    )
+    fake_gemini.queue(thinking_aloud, text("You have ", "no tasks."))
+
+    response = await chat(chat_api, ALICE, "List my tasks", stream=True)
+
+    events = parse_sse(response.text)
+    streamed = "".join(data["text"] for name, data in events if name == "delta")
+    assert streamed == "Let me look.\n\nYou have no tasks."
+    assert events[-1] == ("done", {**events[-1][1], "response": streamed})
+    stored = (await conversation(chat_api, ALICE, events[-1][1]["conversation_id"]))["messages"]
+    assert stored[-1]["content"] == streamed
+
+
+async def test_thought_signatures_go_back_with_their_calls(
+    chat_api: Api, fake_gemini: FakeGemini
+) -> None:
+    fake_gemini.queue(
+        calls(("list_tasks", {}), ("add_task", {"title": "Milk"}), call_id="p"),
+        call("list_tasks", call_id="s"),
+        text("Done."),
+    )
+
+    await chat_ok(chat_api, ALICE, "Add milk")
+
+    # Every function-call part of the turn is sent back with its signature (the fake would
+    # have answered 400 otherwise, as Gemini 3 does).
+    last = fake_gemini.requests[-1]
+    signed = {
+        part["functionCall"]["id"]: part.get("thoughtSignature")
+        for content in last.contents
+        for part in content["parts"]
+        if "functionCall" in part
+    }
+    assert signed == {cid: signature(cid) for cid in ("p", "p-2", "s")}
+    assert all(r.unsigned_calls() == [] for r in fake_gemini.requests)
 
 
 async def chat_ok_after(fake_gemini: FakeGemini, api: Api, message: str) -> str:
