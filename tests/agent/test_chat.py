@@ -27,7 +27,7 @@ from tests.agent.fake_gemini import (
     function_calls,
     text,
 )
-from tests.http_adapter.support import Api, ApiFactory
+from tests.support.api import Api, ApiFactory
 
 ALICE = "alice"
 BOB = "bob"

@@ -20,7 +20,11 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from http_adapter.auth import AuthError, JwksCache, TokenVerifier
 from tests.http_adapter.jwks_server import JwksServer, SigningKey, claims, serving
-from tests.http_adapter.support import SECRET, Api, ApiFactory, assert_problem, make_settings
+from tests.support.api import SECRET, Api, ApiFactory, make_settings
+from tests.support.problems import assert_problem
+
+# Token checks happen before any storage: one backend suffices.
+pytestmark = pytest.mark.sqlite_only
 
 ALGORITHMS = ("EdDSA", "RS256", "ES256")
 PROBLEM_JSON = "application/problem+json"

@@ -3,8 +3,6 @@ bad configuration and serving."""
 
 from __future__ import annotations
 
-import os
-import socket
 import sqlite3
 import stat
 import subprocess
@@ -13,47 +11,20 @@ import time
 from pathlib import Path
 
 import anyio
-import anyio.abc
 import asyncpg
 import httpx
 import jwt
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests.support.environment import clean_environment
+from tests.support.processes import refused_port, serving
+
 TODO_API = Path(sys.executable).parent / "todo-api"
 SECRET = "a-secret-for-the-cli-tests-0123456789abcdef"
 # Generous: a cold start imports the whole stack; a hang still fails instead of blocking.
 QUICK_EXIT_S = 60
-STARTUP_S = 30
 TABLES = {"task", "conversation", "message", "idempotency_key", "alembic_version"}
-_OURS = (
-    "DATABASE_URL",
-    "TODO_DATA_DIR",
-    "TODO_USER_ID",
-    "TODO_TASK_QUOTA",
-    "BETTER_AUTH_SECRET",
-    "BETTER_AUTH_URL",
-    "BETTER_AUTH_JWKS_URL",
-    "JWT_ISSUER",
-    "JWT_AUDIENCE",
-    "CORS_ORIGINS",
-    "PUBLIC_URL",
-    "ALLOWED_HOSTS",
-    "GEMINI_API_KEY",
-    "GEMINI_MODEL",
-    "GEMINI_BASE_URL",
-    "GEMINI_TIMEOUT_S",
-    "CHAT_RATE_LIMIT",
-)
-
-
-def environment(tmp_path: Path, **settings: str) -> dict[str, str]:
-    """The parent's environment without our settings, plus `settings`; the data dir is always
-    the test's own, so nothing touches the real user data dir."""
-    env = {name: value for name, value in os.environ.items() if name not in _OURS}
-    env["TODO_DATA_DIR"] = str(tmp_path / "data")
-    env.update(settings)
-    return env
 
 
 async def todo_api(
@@ -63,7 +34,7 @@ async def todo_api(
     with anyio.fail_after(QUICK_EXIT_S):
         return await anyio.run_process(
             [str(TODO_API), *args],
-            env=environment(tmp_path, **settings),
+            env=clean_environment(tmp_path / "data", **settings),
             cwd=tmp_path,
             check=False,
         )
@@ -267,9 +238,9 @@ async def test_bad_database_url_exits_with_a_clear_line(
 
 
 async def test_migrate_of_an_unreachable_database_exits_with_a_clear_line(tmp_path: Path) -> None:
-    url = f"postgresql://nobody:hunter2@127.0.0.1:{free_port()}/todo"
-
-    result = await todo_api(tmp_path, "migrate", DATABASE_URL=url)
+    with refused_port() as port:
+        url = f"postgresql://nobody:hunter2@127.0.0.1:{port}/todo"
+        result = await todo_api(tmp_path, "migrate", DATABASE_URL=url)
 
     stderr = assert_clean_failure(result, "migration failed")
     assert "hunter2" not in stderr
@@ -278,53 +249,23 @@ async def test_migrate_of_an_unreachable_database_exits_with_a_clear_line(tmp_pa
 # --- serving ------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-async def _wait_until_healthy(client: httpx.AsyncClient, process: anyio.abc.Process) -> None:
-    with anyio.fail_after(STARTUP_S):
-        while True:
-            assert process.returncode is None, "todo-api exited during start-up"
-            try:
-                response = await client.get("/health")
-            except httpx.TransportError:
-                await anyio.sleep(0.1)
-                continue
-            assert response.status_code == 200, response.text
-            return
-
-
 async def test_todo_api_serves_the_rest_api(tmp_path: Path) -> None:
-    port = free_port()
     settings = {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}"}
-    with (tmp_path / "server.log").open("wb") as log:
-        process = await anyio.open_process(
-            [str(TODO_API), "--port", str(port)],
-            env=environment(tmp_path, **settings),
-            cwd=tmp_path,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-                await _wait_until_healthy(client, process)
-                await _create_and_read_back(tmp_path, client, port, settings)
-        finally:
-            process.terminate()
-            with anyio.fail_after(QUICK_EXIT_S):
-                await process.wait()
+    env = clean_environment(tmp_path / "data", **settings)
+    async with (
+        serving([str(TODO_API), "--port", "0"], env=env, cwd=tmp_path) as server,
+        httpx.AsyncClient(base_url=server.url) as client,
+    ):
+        health = await client.get("/health")
+        assert health.status_code == 200, health.text
+        await _create_and_read_back(tmp_path, client, server.url, settings)
     # Served without configured auth: the generated secret signed the token it accepted.
     assert (tmp_path / "data" / "dev-secret").exists()
-    assert "Traceback" not in (tmp_path / "server.log").read_text()
+    assert "Traceback" not in server.output()
 
 
 async def _create_and_read_back(
-    tmp_path: Path, client: httpx.AsyncClient, port: int, settings: dict[str, str]
+    tmp_path: Path, client: httpx.AsyncClient, base_url: str, settings: dict[str, str]
 ) -> None:
     token = token_of(await todo_api(tmp_path, "token", "alice", **settings))
     headers = {"Authorization": f"Bearer {token}"}
@@ -334,7 +275,7 @@ async def _create_and_read_back(
     )
     assert created.status_code == 201, created.text
     location = created.headers["location"]
-    assert location.startswith(f"http://127.0.0.1:{port}/api/alice/tasks/")
+    assert location.startswith(f"{base_url}/api/alice/tasks/")
 
     fetched = await client.get(location, headers=headers)
     assert fetched.status_code == 200

@@ -26,7 +26,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from http_adapter.app import build_app
 from http_adapter.mcp_http import METADATA_PATH
 from http_adapter.openapi import build_openapi
-from tests.http_adapter.support import SECRET, Api, make_settings
+from tests.support.api import SECRET, Api, make_settings
+
+# The document and the REST layer's conformance to it are decided before storage (whose
+# behaviour the storage tests check on each backend): one backend suffices.
+pytestmark = pytest.mark.sqlite_only
 
 USER = "alice"
 # Served by the app but deliberately not in the document: the MCP endpoint and its OAuth metadata.

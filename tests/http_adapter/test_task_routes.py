@@ -11,7 +11,8 @@ import anyio
 import httpx
 import pytest
 
-from tests.http_adapter.support import BASE_URL, Api, ApiFactory, assert_problem
+from tests.support.api import BASE_URL, Api, ApiFactory
+from tests.support.problems import assert_problem
 
 ALICE = "alice"
 BOB = "bob"
@@ -705,6 +706,7 @@ async def test_lists_are_per_user(api: Api) -> None:
 # --- request bodies -----------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH"])
 async def test_malformed_json_is_a_bad_request(api: Api, method: str) -> None:
     task = await create(api)
@@ -716,6 +718,7 @@ async def test_malformed_json_is_a_bad_request(api: Api, method: str) -> None:
     assert await listed(api) == [task]
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH"])
 async def test_body_over_64_kib_is_too_large(api: Api, method: str) -> None:
     task = await create(api)
@@ -728,6 +731,7 @@ async def test_body_over_64_kib_is_too_large(api: Api, method: str) -> None:
     assert await listed(api) == [task]
 
 
+@pytest.mark.sqlite_only
 async def test_streamed_body_over_64_kib_is_too_large(api: Api) -> None:
     async def chunks() -> AsyncIterator[bytes]:
         yield b'{"title": "big", "description": "'
@@ -741,6 +745,7 @@ async def test_streamed_body_over_64_kib_is_too_large(api: Api) -> None:
     assert await total(api) == 0
 
 
+@pytest.mark.sqlite_only
 async def test_body_of_exactly_64_kib_is_read(api: Api) -> None:
     start = b'{"title": "padded"}'
     content = start + b" " * (64 * KIB - len(start))
@@ -752,6 +757,7 @@ async def test_body_of_exactly_64_kib_is_read(api: Api) -> None:
     assert response.json()["title"] == "padded"
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH"])
 async def test_body_that_is_not_declared_json_is_unsupported(api: Api, method: str) -> None:
     task = await create(api)
@@ -774,6 +780,7 @@ async def test_body_that_is_not_declared_json_is_unsupported(api: Api, method: s
     assert await listed(api) == [task]
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize(
     "content_type",
     ["application/json; charset=utf-8", "APPLICATION/JSON", "application/merge-patch+json"],
@@ -1039,6 +1046,7 @@ async def test_concurrent_creates_with_one_key_make_one_task(api: Api) -> None:
 FRONTEND = "http://localhost:3000"
 
 
+@pytest.mark.sqlite_only
 async def test_cors_preflight_needs_no_token_and_allows_the_api_headers(api: Api) -> None:
     wanted = ["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key"]
 
@@ -1060,6 +1068,7 @@ async def test_cors_preflight_needs_no_token_and_allows_the_api_headers(api: Api
         assert {h.lower() for h in wanted} <= allowed
 
 
+@pytest.mark.sqlite_only
 async def test_cors_preflight_from_another_origin_is_not_allowed(api: Api) -> None:
     response = await api.client.options(
         tasks_url(),
@@ -1069,6 +1078,7 @@ async def test_cors_preflight_from_another_origin_is_not_allowed(api: Api) -> No
     assert "access-control-allow-origin" not in response.headers
 
 
+@pytest.mark.sqlite_only
 async def test_cors_responses_expose_the_api_headers(api: Api) -> None:
     headers = {**api.auth(ALICE), "Origin": FRONTEND}
 
@@ -1085,6 +1095,7 @@ async def test_cors_responses_expose_the_api_headers(api: Api) -> None:
     assert "x-total-count" in listing.headers
 
 
+@pytest.mark.sqlite_only
 async def test_cors_responses_to_another_origin_carry_no_allow_origin(api: Api) -> None:
     response = await api.client.get(
         tasks_url(), headers={**api.auth(ALICE), "Origin": "https://evil.example"}
@@ -1124,6 +1135,7 @@ async def test_location_uses_the_public_url(api_factory: ApiFactory) -> None:
     )
 
 
+@pytest.mark.sqlite_only
 async def test_cors_allows_the_configured_origins(api_factory: ApiFactory) -> None:
     origins = "https://app.example.com, https://staging.example.com"
     async with api_factory(CORS_ORIGINS=origins) as api:
