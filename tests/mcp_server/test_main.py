@@ -28,7 +28,7 @@ from tests.support.processes import serving
 TODO_MCP = Path(sys.executable).parent / "todo-mcp"
 # Generous: a cold start imports fastmcp and migrates; a hang still fails instead of blocking.
 STARTUP_S = 60
-QUICK_EXIT_S = 15
+QUICK_EXIT_S = 60
 
 
 @asynccontextmanager
