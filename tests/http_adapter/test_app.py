@@ -73,15 +73,19 @@ async def test_wrong_method_is_a_method_not_allowed_problem(
 
 
 async def test_head_is_answered_like_get(api: Api) -> None:
-    await api.client.post("/api/alice/tasks", json={"title": "x"}, headers=api.auth("alice"))
+    alice = api.auth("alice")
+    created = await api.client.post("/api/alice/tasks", json={"title": "x"}, headers=alice)
+    assert created.status_code == 201, created.text
 
-    listing = await api.client.head("/api/alice/tasks", headers=api.auth("alice"))
-    one = await api.client.head("/api/alice/tasks/1", headers=api.auth("alice"))
+    for path in ("/api/alice/tasks", f"/api/alice/tasks/{created.json()['id']}", "/health", "/"):
+        got = await api.client.get(path, headers=alice)
+        head = await api.client.head(path, headers=alice)
 
-    assert listing.status_code == 200
-    assert listing.headers["x-total-count"] == "1"
-    assert one.status_code == 200
-    assert one.headers["etag"]
+        assert got.status_code == 200, got.text
+        assert got.content
+        assert (head.status_code, head.content) == (200, b"")
+        # Every header GET sends, with the same value: Content-Length and ETag included.
+        assert head.headers.multi_items() == got.headers.multi_items()
 
 
 # --- the database going away --------------------------------------------------------------------

@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.api import BASE_URL, Api, ApiFactory
 from tests.support.problems import assert_problem
+from tests.support.times import instant
 
 ALICE = "alice"
 BOB = "bob"
@@ -255,7 +256,7 @@ async def test_patch_changes_only_the_given_fields(api: Api) -> None:
         "updated_at": patched["updated_at"],
     }
     assert RFC3339_UTC.fullmatch(patched["updated_at"])
-    assert patched["updated_at"] >= task["updated_at"]
+    assert instant(patched["updated_at"]) > instant(task["updated_at"])
     assert (await fetch(api, task["id"])).json() == patched
 
 
@@ -369,7 +370,7 @@ async def test_patch_with_nothing_new_keeps_updated_at_and_etag(api: Api) -> Non
         task_url(task["id"]), json={"priority": "low"}, headers=api.auth(ALICE)
     )
     assert changed.headers["etag"] != etag
-    assert changed.json()["updated_at"] >= task["updated_at"]
+    assert instant(changed.json()["updated_at"]) > instant(task["updated_at"])
 
 
 async def test_put_replaces_the_whole_task(api: Api) -> None:
@@ -402,6 +403,7 @@ async def test_put_replaces_the_whole_task(api: Api) -> None:
         "created_at": task["created_at"],
         "updated_at": replaced["updated_at"],
     }
+    assert instant(replaced["updated_at"]) > instant(task["updated_at"])
     assert STRONG_ETAG.fullmatch(response.headers["etag"])
     assert (await fetch(api, task["id"])).json() == replaced
 
@@ -579,7 +581,7 @@ async def test_list_sorts_by_creation(api: Api, sort: str | None) -> None:
     descending = sort == "-created_at"
     expected = sorted(
         tasks,
-        key=lambda t: (t["created_at"], -t["id"] if descending else t["id"]),
+        key=lambda t: (instant(t["created_at"]), -t["id"] if descending else t["id"]),
         reverse=descending,
     )
     assert tasks == expected

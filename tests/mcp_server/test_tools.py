@@ -21,6 +21,7 @@ from mcp_server.settings import ServerSettings
 from storage.database import Database
 from storage.tasks import TaskRepository
 from tests.support.problems import assert_no_leak
+from tests.support.times import instant
 
 MCPClient = Client[FastMCPTransport]
 
@@ -525,7 +526,7 @@ async def test_update_task_changes_only_the_given_fields(client: MCPClient) -> N
     unchanged = ("id", "user_id", "description", "completed", "due_date", "tags", "created_at")
     assert {k: updated[k] for k in unchanged} == {k: task[k] for k in unchanged}
     assert updated["version"] != task["version"]
-    assert updated["updated_at"] >= task["updated_at"]
+    assert instant(updated["updated_at"]) > instant(task["updated_at"])
     assert await ok(client, "get_task", task_id=task["id"]) == updated
 
 
