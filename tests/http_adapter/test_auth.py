@@ -19,9 +19,10 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from http_adapter.auth import AuthError, JwksCache, TokenVerifier
-from tests.http_adapter.jwks_server import JwksServer, SigningKey, claims, serving
+from tests.http_adapter.jwks_server import JWKS_PATH, JwksServer, SigningKey, claims, serving
 from tests.support.api import SECRET, Api, ApiFactory, make_settings
 from tests.support.problems import assert_problem
+from tests.support.processes import refused_port
 
 # Token checks happen before any storage: one backend suffices.
 pytestmark = pytest.mark.sqlite_only
@@ -339,6 +340,46 @@ async def test_jwks_iss_and_aud_follow_jwt_issuer_and_jwt_audience(
 
     assert right.status_code == 200, right.text
     assert_unauthorized(default)
+
+
+# --- BETTER_AUTH_JWKS_URL ------------------------------------------------------------------------
+
+
+async def test_keys_come_from_better_auth_jwks_url_when_it_is_set(
+    api_factory: ApiFactory, jwks: JwksServer, better_auth_keys: dict[str, SigningKey]
+) -> None:
+    # BETTER_AUTH_URL names a server that is not there: keys fetched from the URL derived
+    # from it would fail (503); the override's are found.
+    with refused_port() as port:
+        issuer = f"http://127.0.0.1:{port}"
+        async with api_factory(
+            BETTER_AUTH_URL=issuer, BETTER_AUTH_JWKS_URL=f"{jwks.url}{JWKS_PATH}"
+        ) as api:
+            token = better_auth_keys["EdDSA"].sign(claims(issuer))
+            response = await list_tasks(api, f"Bearer {token}")
+
+    assert response.status_code == 200, response.text
+    assert jwks.fetches == 1
+
+
+async def test_better_auth_jwks_url_alone_checks_jwt_issuer_and_audience(
+    api_factory: ApiFactory, jwks: JwksServer, better_auth_keys: dict[str, SigningKey]
+) -> None:
+    key = better_auth_keys["ES256"]
+    expected = {"iss": "https://auth.example.com", "aud": "todo-api"}
+    async with api_factory(
+        BETTER_AUTH_JWKS_URL=f"{jwks.url}{JWKS_PATH}",
+        JWT_ISSUER=expected["iss"],
+        JWT_AUDIENCE=expected["aud"],
+        BETTER_AUTH_SECRET=None,
+    ) as api:
+        right = await list_tasks(api, f"Bearer {key.sign(claims(None) | expected)}")
+        other_audience = await list_tasks(
+            api, f"Bearer {key.sign(claims(None) | expected | {'aud': 'another-api'})}"
+        )
+
+    assert right.status_code == 200, right.text
+    assert_unauthorized(other_audience)
 
 
 # --- JWKS-only mode ----------------------------------------------------------------------------

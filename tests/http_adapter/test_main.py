@@ -282,3 +282,24 @@ async def _create_and_read_back(
     assert fetched.json() == created.json()
     assert fetched.headers["etag"] == created.headers["etag"]
     assert (await client.get("/api/alice/tasks")).status_code == 401
+
+
+async def test_host_chooses_the_address_todo_api_listens_on(tmp_path: Path) -> None:
+    # 127.0.0.2 is loopback too, but not the default 127.0.0.1: only --host can bind it.
+    env = clean_environment(
+        tmp_path / "data", DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'host.db'}"
+    )
+    command = [str(TODO_API), "--host", "127.0.0.2", "--port", "0"]
+    async with serving(command, env=env, cwd=tmp_path) as server:
+        await assert_listens_only_on(server.url, "127.0.0.2")
+
+
+async def assert_listens_only_on(url: str, host: str) -> None:
+    """The server at `url` answers on `host` and not on the default 127.0.0.1."""
+    parts = httpx.URL(url)
+    assert parts.host == host, url
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"{url}/health")
+        assert response.status_code == 200, response.text
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"http://127.0.0.1:{parts.port}/health")

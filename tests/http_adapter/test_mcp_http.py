@@ -136,6 +136,32 @@ async def test_mcp_refuses_an_origin_outside_cors_origins(api: Api) -> None:
 
 
 @pytest.mark.sqlite_only
+async def test_configured_cors_origins_are_the_origins_mcp_accepts(
+    api_factory: ApiFactory,
+) -> None:
+    async with api_factory(
+        CORS_ORIGINS="https://app.example.com, https://admin.example.com"
+    ) as api:
+        alice = api.auth("alice")
+        answers = {
+            origin: (await post_initialize(api, **alice, Origin=origin)).status_code
+            for origin in (
+                "https://app.example.com",
+                "https://admin.example.com",
+                "http://localhost:3000",  # the default list's, no longer configured
+                "https://evil.example",
+            )
+        }
+
+    assert answers == {
+        "https://app.example.com": 200,
+        "https://admin.example.com": 200,
+        "http://localhost:3000": 403,
+        "https://evil.example": 403,
+    }
+
+
+@pytest.mark.sqlite_only
 async def test_mcp_refuses_a_host_outside_allowed_hosts(api: Api) -> None:
     alice = api.auth("alice")
     refused = await post_initialize(api, **alice, Host="evil.example")
@@ -263,6 +289,40 @@ async def test_user_id_argument_is_rejected_over_mcp(api: Api) -> None:
     alices = await api.client.get("/api/alice/tasks", headers=api.auth("alice"))
     assert bobs.json() == []
     assert alices.json() == []
+
+
+async def test_mcp_version_is_the_value_behind_the_rest_etag(api: Api) -> None:
+    alice = api.auth("alice")
+    created = await api.client.post("/api/alice/tasks", json={"title": "Versioned"}, headers=alice)
+    assert created.status_code == 201, created.text
+    url = f"/api/alice/tasks/{created.json()['id']}"
+
+    async with mcp_session(api, "alice") as client:
+        fetched = await client.call_tool("get_task", {"task_id": created.json()["id"]})
+        assert fetched.structured_content is not None
+        assert created.headers["etag"] == f'"{fetched.structured_content["version"]}"'
+
+        patched = await api.client.patch(url, json={"priority": "high"}, headers=alice)
+        assert patched.status_code == 200, patched.text
+        updated = await client.call_tool(
+            "update_task",
+            {
+                "task_id": created.json()["id"],
+                "title": "Versioned again",
+                # The version REST's ETag names is the one MCP expects.
+                "expected_version": int(patched.headers["etag"].strip('"')),
+            },
+        )
+    assert updated.structured_content is not None
+    version = updated.structured_content["version"]
+
+    current = await api.client.get(url, headers=alice)
+    assert current.headers["etag"] == f'"{version}"'
+    assert current.headers["etag"] not in (created.headers["etag"], patched.headers["etag"])
+    stale = await api.client.patch(
+        url, json={"title": "x"}, headers=alice | {"If-Match": patched.headers["etag"]}
+    )
+    assert stale.status_code == 412, stale.text
 
 
 # --- one store, three transports ---------------------------------------------------------------

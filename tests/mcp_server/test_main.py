@@ -378,3 +378,20 @@ async def test_http_transport_serves_mcp_behind_bearer_tokens(tmp_path: Path) ->
             listed = await client.call_tool("list_tasks", {})
             assert listed.structured_content is not None
             assert listed.structured_content["total"] == 1
+
+
+async def test_host_chooses_the_address_the_http_transport_listens_on(tmp_path: Path) -> None:
+    import httpx
+
+    env = clean_environment(
+        tmp_path / "data",
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'todo.db'}",
+        BETTER_AUTH_SECRET="a-secret-for-the-http-transport-test-0123456789",
+    )
+    # 127.0.0.2 is loopback too, but not the default 127.0.0.1: only --host can bind it.
+    command = [str(TODO_MCP), "--transport", "http", "--host", "127.0.0.2", "--port", "0"]
+    async with serving(command, env=env, cwd=tmp_path) as server, httpx.AsyncClient() as client:
+        assert httpx.URL(server.url).host == "127.0.0.2", server.url
+        assert (await client.get(f"{server.url}/health")).status_code == 200
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"http://127.0.0.1:{httpx.URL(server.url).port}/health")
