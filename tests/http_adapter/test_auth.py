@@ -515,7 +515,7 @@ async def test_a_key_added_to_the_jwks_is_picked_up_once_the_cooldown_is_over(
     rotated = foreign_keys["EdDSA"]
     token = rotated.sign(claims(jwks.url))
 
-    outcomes = []
+    outcomes: list[int | str] = []
     for moment in (1000.0, 1029.9, 1030.0):
         now[0] = moment
         try:
