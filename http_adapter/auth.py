@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,9 +62,17 @@ class JwksCache:
     """The JWKS of the Better Auth server, fetched when a token names a key not yet known,
     at most once per cooldown; keys already fetched stay usable through an outage."""
 
-    def __init__(self, url: str, *, cooldown_s: float = 30.0, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        cooldown_s: float = 30.0,
+        timeout_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._url = url
         self._cooldown_s = cooldown_s
+        self._clock = clock  # seconds, monotonic; a parameter so the cooldown can be tested
         self._timeout_s = timeout_s
         self._keys: dict[str, jwt.PyJWK] = {}
         self._last_fetch: float | None = None
@@ -88,10 +97,10 @@ class JwksCache:
         return key
 
     def _may_fetch(self) -> bool:
-        return self._last_fetch is None or time.monotonic() - self._last_fetch >= self._cooldown_s
+        return self._last_fetch is None or self._clock() - self._last_fetch >= self._cooldown_s
 
     async def _fetch(self) -> None:
-        self._last_fetch = time.monotonic()
+        self._last_fetch = self._clock()
         try:
             async with httpx.AsyncClient(timeout=self._timeout_s) as client:
                 response = await client.get(self._url)

@@ -148,7 +148,7 @@ class ApiSettings(ServerSettings):
         return hosts
 
     # Operations: serving, shutdown, logs, metrics and the limits of a server facing the internet
-    port: int = Field(default=8000, ge=1, le=65535, validation_alias="PORT")
+    port: int = Field(default=8000, ge=0, le=65535, validation_alias="PORT")
     shutdown_grace_s: float = Field(
         default=20.0,
         ge=0,

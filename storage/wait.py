@@ -8,8 +8,11 @@ up with one line saying why. A SQLite file is either there to open or not: it is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import sqlite3
 import time
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -35,6 +38,14 @@ async def wait_for_database(db: Database, wait_s: float) -> None:
     """Return once the database answers `SELECT 1`; raise `DatabaseUnreachableError` when it
     has not after `wait_s` seconds."""
     deadline = time.monotonic() + (0.0 if db.is_sqlite else wait_s)
+    if db.sqlite_path is not None:
+        # Opened with the standard library first: a file aiosqlite cannot open leaves its
+        # worker thread reporting to an event loop that may be closed by then (a traceback
+        # at exit instead of the one line this module promises).
+        try:
+            await asyncio.to_thread(_open_sqlite, db.sqlite_path)
+        except sqlite3.Error as exc:
+            raise DatabaseUnreachableError(f"the database is not reachable: {exc}") from None
     pause = _FIRST_PAUSE_S
     attempt = 1
     while True:
@@ -63,6 +74,11 @@ async def wait_for_database(db: Database, wait_s: float) -> None:
         await asyncio.sleep(pause)
         pause = min(pause * 2, _LONGEST_PAUSE_S)
         attempt += 1
+
+
+def _open_sqlite(path: Path) -> None:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("SELECT 1")
 
 
 def _reason(exc: BaseException) -> str:

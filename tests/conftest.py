@@ -1,4 +1,5 @@
-"""Fixtures shared by every test: a fresh, migrated database per test on SQLite and PostgreSQL.
+"""Fixtures shared by every test: a fresh, migrated database per test on SQLite and PostgreSQL,
+and a product configured by the test alone.
 
 The schema is migrated once per run into a template (a file on SQLite, a template database on
 PostgreSQL) and each test gets its own copy, so tests are isolated and still quick.
@@ -17,43 +18,41 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 
 from storage.database import Database
 from storage.migrate import migrate
 from storage.tasks import TaskRepository
-from tests.http_adapter.support import Api, ApiFactory, make_settings, running
+from tests.support.api import Api, ApiFactory, make_settings, running
+from tests.support.environment import configures_the_product
+from tests.support.postgres import REQUIRE_POSTGRES, SHOWN_POSTGRES_URL, admin, database_url_of
 
-POSTGRES_URL = os.environ.get(
-    "TODO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-REQUIRE_POSTGRES = os.environ.get("TODO_REQUIRE_POSTGRES") == "1"
-# For messages: the URL without its password.
-SHOWN_POSTGRES_URL = make_url(POSTGRES_URL).render_as_string(hide_password=True)
 BACKENDS = ("sqlite", "postgres")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test on a database runs on each backend, unless marked `sqlite_only`."""
+    if "database_url" in metafunc.fixturenames:
+        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        backends = BACKENDS[:1] if only_sqlite else BACKENDS
+        metafunc.parametrize("database_url", backends, indirect=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def configured_by_the_tests_alone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Nothing of the developer's configuration reaches the product: every environment
+    variable it reads is removed for the run, and the working directory is an empty one, so
+    no `.env` is found either (settings built in tests also pass `_env_file=None`)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if configures_the_product(name):
+                patch.delenv(name)
+        patch.chdir(tmp_path_factory.mktemp("cwd"))
+        yield
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-def _admin_dsn() -> str:
-    return make_url(POSTGRES_URL).set(drivername="postgresql").render_as_string(False)
-
-
-def _database_url(name: str) -> str:
-    url = make_url(POSTGRES_URL).set(drivername="postgresql", database=name)
-    return url.render_as_string(hide_password=False)
-
-
-async def _admin(*statements: str) -> None:
-    conn = await asyncpg.connect(_admin_dsn(), timeout=5)
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
 
 
 async def _migrate(url: str) -> None:
@@ -69,7 +68,7 @@ def postgres_template() -> Iterator[str | None]:
     """The name of a migrated template database, or None when PostgreSQL does not answer."""
     name = f"todo_template_{uuid.uuid4().hex[:10]}"
     try:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         if REQUIRE_POSTGRES:
             pytest.fail(
@@ -78,10 +77,10 @@ def postgres_template() -> Iterator[str | None]:
         yield None
         return
     try:
-        asyncio.run(_migrate(_database_url(name)))
+        asyncio.run(_migrate(database_url_of(name)))
         yield name
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")
@@ -97,21 +96,22 @@ def fresh_postgres_url(postgres_template: str | None) -> Iterator[str]:
     if postgres_template is None:
         pytest.skip(f"PostgreSQL does not answer at {SHOWN_POSTGRES_URL}")
     name = f"todo_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     try:
-        yield _database_url(name)
+        yield database_url_of(name)
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture
 def database_url(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     sqlite_template: Path,
     postgres_template: str | None,
 ) -> Iterator[str]:
-    """A migrated database of this test's own, on each backend in turn."""
+    """A migrated database of this test's own, on each backend in turn (see
+    `pytest_generate_tests`)."""
     if request.param == "sqlite":
         path = tmp_path / "todo.db"
         shutil.copyfile(sqlite_template, path)
@@ -120,11 +120,11 @@ def database_url(
     if postgres_template is None:
         pytest.skip(f"PostgreSQL does not answer at {SHOWN_POSTGRES_URL}")
     name = f"todo_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
+    asyncio.run(admin(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
     try:
-        yield _database_url(name)
+        yield database_url_of(name)
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import anyio
 import httpx
 
 from tests.agent.fake_gemini import Action, ModelRequest, Responder, call, text
-from tests.http_adapter.support import Api
+from tests.support.api import Api
 
 ALICE = "alice"
 BOB = "bob"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.agent.fake_gemini import FakeGemini
-from tests.http_adapter.support import Api, ApiFactory
+from tests.support.api import Api, ApiFactory
 
 
 @pytest.fixture

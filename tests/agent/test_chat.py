@@ -42,7 +42,7 @@ from tests.agent.fake_gemini import (
     signature,
     text,
 )
-from tests.http_adapter.support import Api, ApiFactory
+from tests.support.api import Api, ApiFactory
 
 TASK_TOOLS = {"add_task", "list_tasks", "get_task", "update_task", "complete_task", "delete_task"}
 

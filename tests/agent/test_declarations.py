@@ -136,14 +136,21 @@ def test_exactly_the_arguments_that_accept_null_are_nullable(
 
 
 def test_nullable_fields_keep_their_type_and_limits(
-    declarations: dict[str, types.FunctionDeclaration],
+    tools: list[Tool], declarations: dict[str, types.FunctionDeclaration]
 ) -> None:
+    # Each argument keeps the description the tool gives it, whatever its wording.
+    described = {
+        (tool.name, name): schema["description"]
+        for tool in tools
+        for name, schema in tool.input_schema["properties"].items()
+        if "description" in schema
+    }
     add = parameters(declarations["add_task"])["properties"]
     assert add["description"] == {
         "type": "string",
         "maxLength": 1000,
         "nullable": True,
-        "description": "Longer notes, up to 1000 characters.",
+        "description": described["add_task", "description"],
     }
     assert add["due_date"]["type"] == "string"
     assert add["due_date"]["nullable"] is True
@@ -166,7 +173,7 @@ def test_nullable_fields_keep_their_type_and_limits(
         "minimum": 1,
         "maximum": 500,
         "default": 100,
-        "description": "At most this many tasks.",
+        "description": described["list_tasks", "limit"],
     }
 
 

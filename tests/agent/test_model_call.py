@@ -25,7 +25,7 @@ from tests.agent.fake_gemini import (
     prompt_blocked,
     text,
 )
-from tests.http_adapter.support import Api
+from tests.support.api import Api
 
 MODEL = "gemini-3.8-flash"
 

@@ -3,6 +3,7 @@ sockets. Its stderr is read line by line as it comes, so a test can wait for a l
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -13,15 +14,18 @@ import anyio
 import anyio.abc
 import httpx
 
-from tests.http_adapter.test_main import STARTUP_S, TODO_API, environment, free_port
+from tests.http_adapter.test_main import TODO_API
+from tests.support.environment import clean_environment
+from tests.support.processes import STARTUP_S, STOP_S
 
-STOP_S = 30
+# uvicorn's start-up line; with port 0 it names the port the kernel gave it.
+_LISTENING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 
 
 @dataclass
 class ServerProcess:
     process: anyio.abc.Process
-    port: int
+    port: int = 0  # known once the server reports it (`wait_until_serving`)
     lines: list[str] = field(default_factory=list)
     _news: anyio.Event = field(default_factory=anyio.Event)
 
@@ -58,7 +62,10 @@ class ServerProcess:
                 await self._news.wait()
 
     async def wait_until_serving(self) -> None:
-        await self.wait_for_line(lambda line: "Application startup complete" in line)
+        line = await self.wait_for_line(lambda line: _LISTENING.search(line) is not None)
+        found = _LISTENING.search(line)
+        assert found is not None
+        self.port = int(found.group(1))
 
     async def wait_for_exit(self, within_s: float = STOP_S) -> int:
         with anyio.fail_after(within_s):
@@ -71,25 +78,21 @@ class ServerProcess:
 
 @asynccontextmanager
 async def todo_api_process(
-    tmp_path: Path, *args: str, port: int | None = None, **settings: str
+    tmp_path: Path, *args: str, **settings: str
 ) -> AsyncIterator[ServerProcess]:
-    """`todo-api --port PORT ARGS` running with `settings` (no `--port` when `PORT` is among
-    them); stopped with SIGTERM at the end if it still runs."""
-    if "PORT" in settings:
-        port_args: list[str] = []
-        port = int(settings["PORT"])
-    else:
-        port = port or free_port()
-        port_args = ["--port", str(port)]
+    """`todo-api --port 0 ARGS` running with `settings` (no `--port` when `PORT` is among
+    them); stopped with SIGTERM at the end if it still runs. Its port is known once
+    `wait_until_serving` returns."""
+    port_args = [] if "PORT" in settings else ["--port", "0"]
     process = await anyio.open_process(
         [str(TODO_API), *port_args, *args],
-        env=environment(tmp_path, **settings),
+        env=clean_environment(tmp_path / "data", **settings),
         cwd=tmp_path,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    server = ServerProcess(process, port)
+    server = ServerProcess(process)
     async with anyio.create_task_group() as group:
         group.start_soon(server.read_stderr)
         try:

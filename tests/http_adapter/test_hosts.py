@@ -7,7 +7,8 @@ import pytest
 
 from http_adapter.hosts import parse_host
 from http_adapter.mcp_http import METADATA_PATH
-from tests.http_adapter.support import Api, ApiFactory, assert_problem
+from tests.support.api import Api, ApiFactory
+from tests.support.problems import assert_problem
 
 EVIL = "evil.example"
 

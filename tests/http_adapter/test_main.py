@@ -4,7 +4,6 @@ bad configuration and serving."""
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import sqlite3
 import stat
@@ -14,58 +13,20 @@ import time
 from pathlib import Path
 
 import anyio
-import anyio.abc
 import asyncpg
 import httpx
 import jwt
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests.support.environment import clean_environment
+from tests.support.processes import refused_port, serving
+
 TODO_API = Path(sys.executable).parent / "todo-api"
 SECRET = "a-secret-for-the-cli-tests-0123456789abcdef"
 # Generous: a cold start imports the whole stack; a hang still fails instead of blocking.
 QUICK_EXIT_S = 60
-STARTUP_S = 30
 TABLES = {"task", "conversation", "message", "idempotency_key", "alembic_version"}
-_OURS = (
-    "DATABASE_URL",
-    "TODO_DATA_DIR",
-    "TODO_USER_ID",
-    "TODO_TASK_QUOTA",
-    "BETTER_AUTH_SECRET",
-    "BETTER_AUTH_URL",
-    "BETTER_AUTH_JWKS_URL",
-    "JWT_ISSUER",
-    "JWT_AUDIENCE",
-    "CORS_ORIGINS",
-    "PUBLIC_URL",
-    "ALLOWED_HOSTS",
-    "GEMINI_API_KEY",
-    "GEMINI_MODEL",
-    "GEMINI_BASE_URL",
-    "GEMINI_TIMEOUT_S",
-    "CHAT_RATE_LIMIT",
-    "DATABASE_WAIT_S",
-    "PORT",
-    "SHUTDOWN_GRACE_S",
-    "LOG_FORMAT",
-    "METRICS_ENABLED",
-    "PROMETHEUS_MULTIPROC_DIR",
-    "HTTP_HEADER_TIMEOUT_S",
-    "HTTP_BODY_TIMEOUT_S",
-    "HTTP_MAX_HEADER_BYTES",
-    "HTTP_KEEP_ALIVE_S",
-    "HTTP_MAX_CONCURRENCY",
-)
-
-
-def environment(tmp_path: Path, **settings: str) -> dict[str, str]:
-    """The parent's environment without our settings, plus `settings`; the data dir is always
-    the test's own, so nothing touches the real user data dir."""
-    env = {name: value for name, value in os.environ.items() if name not in _OURS}
-    env["TODO_DATA_DIR"] = str(tmp_path / "data")
-    env.update(settings)
-    return env
 
 
 async def todo_api(
@@ -75,7 +36,7 @@ async def todo_api(
     with anyio.fail_after(QUICK_EXIT_S):
         return await anyio.run_process(
             [str(TODO_API), *args],
-            env=environment(tmp_path, **settings),
+            env=clean_environment(tmp_path / "data", **settings),
             cwd=tmp_path,
             check=False,
         )
@@ -279,9 +240,9 @@ async def test_bad_database_url_exits_with_a_clear_line(
 
 
 async def test_migrate_of_an_unreachable_database_exits_with_a_clear_line(tmp_path: Path) -> None:
-    url = f"postgresql://nobody:hunter2@127.0.0.1:{free_port()}/todo"
-
-    result = await todo_api(tmp_path, "migrate", DATABASE_URL=url)
+    with refused_port() as port:
+        url = f"postgresql://nobody:hunter2@127.0.0.1:{port}/todo"
+        result = await todo_api(tmp_path, "migrate", DATABASE_URL=url)
 
     stderr = assert_clean_failure(result, "migration failed")
     assert "hunter2" not in stderr
@@ -290,53 +251,23 @@ async def test_migrate_of_an_unreachable_database_exits_with_a_clear_line(tmp_pa
 # --- serving ------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-async def _wait_until_healthy(client: httpx.AsyncClient, process: anyio.abc.Process) -> None:
-    with anyio.fail_after(STARTUP_S):
-        while True:
-            assert process.returncode is None, "todo-api exited during start-up"
-            try:
-                response = await client.get("/health")
-            except httpx.TransportError:
-                await anyio.sleep(0.1)
-                continue
-            assert response.status_code == 200, response.text
-            return
-
-
 async def test_todo_api_serves_the_rest_api(tmp_path: Path) -> None:
-    port = free_port()
     settings = {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}"}
-    with (tmp_path / "server.log").open("wb") as log:
-        process = await anyio.open_process(
-            [str(TODO_API), "--port", str(port)],
-            env=environment(tmp_path, **settings),
-            cwd=tmp_path,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-                await _wait_until_healthy(client, process)
-                await _create_and_read_back(tmp_path, client, port, settings)
-        finally:
-            process.terminate()
-            with anyio.fail_after(QUICK_EXIT_S):
-                await process.wait()
+    env = clean_environment(tmp_path / "data", **settings)
+    async with (
+        serving([str(TODO_API), "--port", "0"], env=env, cwd=tmp_path) as server,
+        httpx.AsyncClient(base_url=server.url) as client,
+    ):
+        health = await client.get("/health")
+        assert health.status_code == 200, health.text
+        await _create_and_read_back(tmp_path, client, server.url, settings)
     # Served without configured auth: the generated secret signed the token it accepted.
     assert (tmp_path / "data" / "dev-secret").exists()
-    assert "Traceback" not in (tmp_path / "server.log").read_text()
+    assert "Traceback" not in server.output()
 
 
 async def _create_and_read_back(
-    tmp_path: Path, client: httpx.AsyncClient, port: int, settings: dict[str, str]
+    tmp_path: Path, client: httpx.AsyncClient, base_url: str, settings: dict[str, str]
 ) -> None:
     token = token_of(await todo_api(tmp_path, "token", "alice", **settings))
     headers = {"Authorization": f"Bearer {token}"}
@@ -346,13 +277,34 @@ async def _create_and_read_back(
     )
     assert created.status_code == 201, created.text
     location = created.headers["location"]
-    assert location.startswith(f"http://127.0.0.1:{port}/api/alice/tasks/")
+    assert location.startswith(f"{base_url}/api/alice/tasks/")
 
     fetched = await client.get(location, headers=headers)
     assert fetched.status_code == 200
     assert fetched.json() == created.json()
     assert fetched.headers["etag"] == created.headers["etag"]
     assert (await client.get("/api/alice/tasks")).status_code == 401
+
+
+async def test_host_chooses_the_address_todo_api_listens_on(tmp_path: Path) -> None:
+    # 127.0.0.2 is loopback too, but not the default 127.0.0.1: only --host can bind it.
+    env = clean_environment(
+        tmp_path / "data", DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'host.db'}"
+    )
+    command = [str(TODO_API), "--host", "127.0.0.2", "--port", "0"]
+    async with serving(command, env=env, cwd=tmp_path) as server:
+        await assert_listens_only_on(server.url, "127.0.0.2")
+
+
+async def assert_listens_only_on(url: str, host: str) -> None:
+    """The server at `url` answers on `host` and not on the default 127.0.0.1."""
+    parts = httpx.URL(url)
+    assert parts.host == host, url
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"{url}/health")
+        assert response.status_code == 200, response.text
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"http://127.0.0.1:{parts.port}/health")
 
 
 # --- start-up: waiting for the database ---------------------------------------------------------
@@ -382,7 +334,7 @@ async def test_todo_api_waits_for_a_database_that_becomes_reachable(
     from tests.http_adapter.server_process import todo_api_process  # it imports this module
 
     real = make_url(fresh_postgres_url)
-    port = free_port()  # nothing listens here until the forwarder below starts
+    port = _unused_port()  # nothing listens here until the forwarder below starts
     url = real.set(port=port).render_as_string(hide_password=False)
     async with todo_api_process(
         tmp_path, DATABASE_URL=url, DATABASE_WAIT_S="60", BETTER_AUTH_SECRET=SECRET
@@ -408,12 +360,11 @@ async def test_todo_api_waits_for_a_database_that_becomes_reachable(
 async def test_todo_api_gives_up_on_an_unreachable_database_with_one_line(
     tmp_path: Path,
 ) -> None:
-    url = f"postgresql://nobody:hunter2@127.0.0.1:{free_port()}/todo"
-    started = time.monotonic()
+    with refused_port() as refused:
+        url = f"postgresql://nobody:hunter2@127.0.0.1:{refused}/todo"
+        started = time.monotonic()
 
-    result = await todo_api(
-        tmp_path, "--port", str(free_port()), DATABASE_URL=url, DATABASE_WAIT_S="1.5"
-    )
+        result = await todo_api(tmp_path, "--port", "0", DATABASE_URL=url, DATABASE_WAIT_S="1.5")
 
     waited = time.monotonic() - started
     stderr = assert_clean_failure(result, "not reachable after waiting 1.5 s")
@@ -430,9 +381,7 @@ async def test_a_sqlite_database_that_cannot_be_opened_is_not_waited_for(tmp_pat
     target.mkdir()  # a directory where the database file should be
     started = time.monotonic()
 
-    result = await todo_api(
-        tmp_path, "--port", str(free_port()), DATABASE_URL=f"sqlite+aiosqlite:///{target}"
-    )
+    result = await todo_api(tmp_path, "--port", "0", DATABASE_URL=f"sqlite+aiosqlite:///{target}")
 
     assert_clean_failure(result, "not reachable")
     assert time.monotonic() - started < QUICK_EXIT_S / 2  # not DATABASE_WAIT_S's 30 s more
@@ -448,12 +397,14 @@ def _mode(path: Path) -> int:
 async def test_todo_api_listens_on_port_and_keeps_its_files_private(tmp_path: Path) -> None:
     from tests.http_adapter.server_process import todo_api_process  # it imports this module
 
-    port = free_port()
     data = tmp_path / "data"
-    async with todo_api_process(tmp_path, PORT=str(port)) as server:  # no --port, no DATABASE_URL
+    # No --port and no DATABASE_URL; PORT=0 lets the kernel pick, and the server reports it:
+    # were PORT ignored, it would report the default 8000.
+    async with todo_api_process(tmp_path, PORT="0") as server:
         await server.wait_until_serving()
+        assert server.port != 8000
         token = token_of(await todo_api(tmp_path, "token", "alice"))
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        async with httpx.AsyncClient(base_url=server.url) as client:
             created = await client.post(
                 "/api/alice/tasks",
                 json={"title": "Private"},
@@ -470,3 +421,11 @@ async def test_todo_api_listens_on_port_and_keeps_its_files_private(tmp_path: Pa
     assert modes == dict.fromkeys(files, 0o600)
     assert all(_mode(path) & 0o077 == 0 for path in data.iterdir())
     assert "Traceback" not in server.stderr
+
+
+def _unused_port() -> int:
+    """A port nothing listens on now, for a listener the test itself opens later."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 import httpx
 import httpx2
+import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 from mcp import ClientSession, StdioServerParameters
@@ -19,7 +20,8 @@ from mcp.client.stdio import stdio_client
 from mcp.types import LATEST_PROTOCOL_VERSION
 
 from http_adapter.mcp_http import METADATA_PATH
-from tests.http_adapter.support import BASE_URL, Api, ApiFactory
+from tests.support.api import BASE_URL, Api, ApiFactory
+from tests.support.environment import clean_environment
 
 TOOLS = {"add_task", "list_tasks", "get_task", "update_task", "complete_task", "delete_task"}
 METADATA_URL = f"{BASE_URL}{METADATA_PATH}"
@@ -79,7 +81,7 @@ async def stdio_session(
     params = StdioServerParameters(
         command=str(TODO_MCP),
         args=["--user", user],
-        env={"DATABASE_URL": database_url, "TODO_DATA_DIR": str(tmp_path / "stdio-data")},
+        env=clean_environment(tmp_path / "stdio-data", DATABASE_URL=database_url),
         cwd=tmp_path,
     )
     with (
@@ -97,6 +99,7 @@ async def stdio_session(
 # --- the guard: token, Origin, Host ------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only
 async def test_mcp_without_token_is_401_pointing_at_the_resource_metadata(api: Api) -> None:
     for response in (await post_initialize(api), await api.client.get("/mcp")):
         assert response.status_code == 401, response.text
@@ -105,6 +108,7 @@ async def test_mcp_without_token_is_401_pointing_at_the_resource_metadata(api: A
         assert f'resource_metadata="{METADATA_URL}"' in challenge
 
 
+@pytest.mark.sqlite_only
 async def test_mcp_with_a_bad_token_is_401_invalid_token(api: Api) -> None:
     response = await post_initialize(api, Authorization="Bearer not-a-jwt")
 
@@ -121,6 +125,7 @@ async def test_mcp_with_a_token_initializes(api: Api) -> None:
     assert response.headers.get("mcp-session-id")
 
 
+@pytest.mark.sqlite_only
 async def test_mcp_refuses_an_origin_outside_cors_origins(api: Api) -> None:
     refused = await post_initialize(api, **api.auth("alice"), Origin="https://evil.example")
     allowed = await post_initialize(api, **api.auth("alice"), Origin="http://localhost:3000")
@@ -130,6 +135,33 @@ async def test_mcp_refuses_an_origin_outside_cors_origins(api: Api) -> None:
     assert allowed.status_code == 200, allowed.text
 
 
+@pytest.mark.sqlite_only
+async def test_configured_cors_origins_are_the_origins_mcp_accepts(
+    api_factory: ApiFactory,
+) -> None:
+    async with api_factory(
+        CORS_ORIGINS="https://app.example.com, https://admin.example.com"
+    ) as api:
+        alice = api.auth("alice")
+        answers = {
+            origin: (await post_initialize(api, **alice, Origin=origin)).status_code
+            for origin in (
+                "https://app.example.com",
+                "https://admin.example.com",
+                "http://localhost:3000",  # the default list's, no longer configured
+                "https://evil.example",
+            )
+        }
+
+    assert answers == {
+        "https://app.example.com": 200,
+        "https://admin.example.com": 200,
+        "http://localhost:3000": 403,
+        "https://evil.example": 403,
+    }
+
+
+@pytest.mark.sqlite_only
 async def test_mcp_refuses_a_host_outside_allowed_hosts(api: Api) -> None:
     alice = api.auth("alice")
     refused = await post_initialize(api, **alice, Host="evil.example")
@@ -140,6 +172,7 @@ async def test_mcp_refuses_a_host_outside_allowed_hosts(api: Api) -> None:
     assert with_port.status_code == 200, with_port.text
 
 
+@pytest.mark.sqlite_only
 async def test_allowed_hosts_star_turns_the_host_check_off(api_factory: ApiFactory) -> None:
     async with api_factory(ALLOWED_HOSTS="*") as api:
         response = await post_initialize(api, **api.auth("alice"), Host="any.example")
@@ -147,6 +180,7 @@ async def test_allowed_hosts_star_turns_the_host_check_off(api_factory: ApiFacto
     assert response.status_code == 200, response.text
 
 
+@pytest.mark.sqlite_only
 async def test_allowed_hosts_replaces_the_default_list(api_factory: ApiFactory) -> None:
     async with api_factory(ALLOWED_HOSTS="todo.internal, api.todo.internal") as api:
         alice = api.auth("alice")
@@ -160,6 +194,7 @@ async def test_allowed_hosts_replaces_the_default_list(api_factory: ApiFactory) 
 # --- OAuth protected resource metadata ---------------------------------------------------------
 
 
+@pytest.mark.sqlite_only
 async def test_resource_metadata_names_the_mcp_url(api: Api) -> None:
     response = await api.client.get(METADATA_PATH)
 
@@ -169,6 +204,7 @@ async def test_resource_metadata_names_the_mcp_url(api: Api) -> None:
     assert "authorization_servers" not in body
 
 
+@pytest.mark.sqlite_only
 async def test_resource_metadata_names_better_auth_as_authorization_server(
     api_factory: ApiFactory,
 ) -> None:
@@ -179,6 +215,7 @@ async def test_resource_metadata_names_better_auth_as_authorization_server(
     assert body["resource"] == f"{BASE_URL}/mcp"
 
 
+@pytest.mark.sqlite_only
 async def test_public_url_is_the_base_of_the_resource_and_its_metadata(
     api_factory: ApiFactory,
 ) -> None:
@@ -252,6 +289,40 @@ async def test_user_id_argument_is_rejected_over_mcp(api: Api) -> None:
     alices = await api.client.get("/api/alice/tasks", headers=api.auth("alice"))
     assert bobs.json() == []
     assert alices.json() == []
+
+
+async def test_mcp_version_is_the_value_behind_the_rest_etag(api: Api) -> None:
+    alice = api.auth("alice")
+    created = await api.client.post("/api/alice/tasks", json={"title": "Versioned"}, headers=alice)
+    assert created.status_code == 201, created.text
+    url = f"/api/alice/tasks/{created.json()['id']}"
+
+    async with mcp_session(api, "alice") as client:
+        fetched = await client.call_tool("get_task", {"task_id": created.json()["id"]})
+        assert fetched.structured_content is not None
+        assert created.headers["etag"] == f'"{fetched.structured_content["version"]}"'
+
+        patched = await api.client.patch(url, json={"priority": "high"}, headers=alice)
+        assert patched.status_code == 200, patched.text
+        updated = await client.call_tool(
+            "update_task",
+            {
+                "task_id": created.json()["id"],
+                "title": "Versioned again",
+                # The version REST's ETag names is the one MCP expects.
+                "expected_version": int(patched.headers["etag"].strip('"')),
+            },
+        )
+    assert updated.structured_content is not None
+    version = updated.structured_content["version"]
+
+    current = await api.client.get(url, headers=alice)
+    assert current.headers["etag"] == f'"{version}"'
+    assert current.headers["etag"] not in (created.headers["etag"], patched.headers["etag"])
+    stale = await api.client.patch(
+        url, json={"title": "x"}, headers=alice | {"If-Match": patched.headers["etag"]}
+    )
+    assert stale.status_code == 412, stale.text
 
 
 # --- one store, three transports ---------------------------------------------------------------

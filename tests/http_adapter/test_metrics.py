@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from prometheus_client.parser import text_string_to_metric_families
 
 from http_adapter.metrics import Metrics
-from tests.http_adapter.support import Api, ApiFactory
 from tests.http_adapter.test_mcp_http import mcp_session
+from tests.support.api import Api, ApiFactory
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import jwt
 import pytest
 
-from tests.http_adapter.test_main import STARTUP_S, TODO_API, environment, free_port
+from tests.http_adapter.test_main import TODO_API
+from tests.support.environment import clean_environment
+from tests.support.processes import STARTUP_S
 
 SECRET = "a-secret-for-the-protocol-tests-0123456789abcdef"
 HEADER_TIMEOUT_S = 1.0
@@ -31,7 +35,6 @@ SOCKET_TIMEOUT_S = 15.0
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """One `todo-api` for the module, with small limits; yields its port."""
     tmp_path = tmp_path_factory.mktemp("protocol")
-    port = free_port()
     settings = {
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'todo.db'}",
         "BETTER_AUTH_SECRET": SECRET,
@@ -42,32 +45,31 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     }
     with (tmp_path / "server.log").open("wb") as log:
         process = subprocess.Popen(
-            [str(TODO_API), "--port", str(port)],
-            env=environment(tmp_path, **settings),
+            [str(TODO_API), "--port", "0"],
+            env=clean_environment(tmp_path / "data", **settings),
             cwd=tmp_path,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         try:
-            _wait_until_serving(port, process)
-            yield port
+            yield _wait_until_serving(tmp_path / "server.log", process)
         finally:
             process.terminate()
             assert process.wait(30) == 0
     assert "Traceback" not in (tmp_path / "server.log").read_text()
 
 
-def _wait_until_serving(port: int, process: subprocess.Popen[bytes]) -> None:
+def _wait_until_serving(log: Path, process: subprocess.Popen[bytes]) -> int:
+    """The port the server reports once it listens (it was told port 0)."""
     deadline = time.monotonic() + STARTUP_S
     while time.monotonic() < deadline:
-        assert process.poll() is None, "todo-api exited during start-up"
-        with contextlib.suppress(OSError), _connect(port) as sock:
-            sock.sendall(b"GET /livez HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            if _read_all(sock).startswith(b"HTTP/1.1 200"):
-                return
-        time.sleep(0.1)
-    raise AssertionError(f"todo-api did not serve within {STARTUP_S} s")
+        found = re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", log.read_text())
+        if found:
+            return int(found.group(1))
+        assert process.poll() is None, "todo-api exited during start-up:\n" + log.read_text()
+        time.sleep(0.1)  # polls the log; the deadline above bounds it
+    raise AssertionError(f"todo-api did not serve within {STARTUP_S} s:\n" + log.read_text())
 
 
 @contextlib.contextmanager

@@ -11,7 +11,9 @@ import anyio
 import httpx
 import pytest
 
-from tests.http_adapter.support import BASE_URL, Api, ApiFactory, assert_problem
+from tests.support.api import BASE_URL, Api, ApiFactory
+from tests.support.problems import assert_problem
+from tests.support.times import instant
 
 ALICE = "alice"
 BOB = "bob"
@@ -254,7 +256,7 @@ async def test_patch_changes_only_the_given_fields(api: Api) -> None:
         "updated_at": patched["updated_at"],
     }
     assert RFC3339_UTC.fullmatch(patched["updated_at"])
-    assert patched["updated_at"] >= task["updated_at"]
+    assert instant(patched["updated_at"]) > instant(task["updated_at"])
     assert (await fetch(api, task["id"])).json() == patched
 
 
@@ -368,7 +370,7 @@ async def test_patch_with_nothing_new_keeps_updated_at_and_etag(api: Api) -> Non
         task_url(task["id"]), json={"priority": "low"}, headers=api.auth(ALICE)
     )
     assert changed.headers["etag"] != etag
-    assert changed.json()["updated_at"] >= task["updated_at"]
+    assert instant(changed.json()["updated_at"]) > instant(task["updated_at"])
 
 
 async def test_put_replaces_the_whole_task(api: Api) -> None:
@@ -401,6 +403,7 @@ async def test_put_replaces_the_whole_task(api: Api) -> None:
         "created_at": task["created_at"],
         "updated_at": replaced["updated_at"],
     }
+    assert instant(replaced["updated_at"]) > instant(task["updated_at"])
     assert STRONG_ETAG.fullmatch(response.headers["etag"])
     assert (await fetch(api, task["id"])).json() == replaced
 
@@ -578,7 +581,7 @@ async def test_list_sorts_by_creation(api: Api, sort: str | None) -> None:
     descending = sort == "-created_at"
     expected = sorted(
         tasks,
-        key=lambda t: (t["created_at"], -t["id"] if descending else t["id"]),
+        key=lambda t: (instant(t["created_at"]), -t["id"] if descending else t["id"]),
         reverse=descending,
     )
     assert tasks == expected
@@ -705,6 +708,7 @@ async def test_lists_are_per_user(api: Api) -> None:
 # --- request bodies -----------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH"])
 async def test_malformed_json_is_a_bad_request(api: Api, method: str) -> None:
     task = await create(api)
@@ -716,6 +720,7 @@ async def test_malformed_json_is_a_bad_request(api: Api, method: str) -> None:
     assert await listed(api) == [task]
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH"])
 async def test_body_over_64_kib_is_too_large(api: Api, method: str) -> None:
     task = await create(api)
@@ -728,6 +733,7 @@ async def test_body_over_64_kib_is_too_large(api: Api, method: str) -> None:
     assert await listed(api) == [task]
 
 
+@pytest.mark.sqlite_only
 async def test_streamed_body_over_64_kib_is_too_large(api: Api) -> None:
     async def chunks() -> AsyncIterator[bytes]:
         yield b'{"title": "big", "description": "'
@@ -741,6 +747,7 @@ async def test_streamed_body_over_64_kib_is_too_large(api: Api) -> None:
     assert await total(api) == 0
 
 
+@pytest.mark.sqlite_only
 async def test_body_of_exactly_64_kib_is_read(api: Api) -> None:
     start = b'{"title": "padded"}'
     content = start + b" " * (64 * KIB - len(start))
@@ -752,6 +759,7 @@ async def test_body_of_exactly_64_kib_is_read(api: Api) -> None:
     assert response.json()["title"] == "padded"
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH"])
 async def test_body_that_is_not_declared_json_is_unsupported(api: Api, method: str) -> None:
     task = await create(api)
@@ -774,6 +782,7 @@ async def test_body_that_is_not_declared_json_is_unsupported(api: Api, method: s
     assert await listed(api) == [task]
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize(
     "content_type",
     ["application/json; charset=utf-8", "APPLICATION/JSON", "application/merge-patch+json"],
@@ -1039,6 +1048,7 @@ async def test_concurrent_creates_with_one_key_make_one_task(api: Api) -> None:
 FRONTEND = "http://localhost:3000"
 
 
+@pytest.mark.sqlite_only
 async def test_cors_preflight_needs_no_token_and_allows_the_api_headers(api: Api) -> None:
     wanted = ["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key"]
 
@@ -1060,6 +1070,7 @@ async def test_cors_preflight_needs_no_token_and_allows_the_api_headers(api: Api
         assert {h.lower() for h in wanted} <= allowed
 
 
+@pytest.mark.sqlite_only
 async def test_cors_preflight_from_another_origin_is_not_allowed(api: Api) -> None:
     response = await api.client.options(
         tasks_url(),
@@ -1069,6 +1080,7 @@ async def test_cors_preflight_from_another_origin_is_not_allowed(api: Api) -> No
     assert "access-control-allow-origin" not in response.headers
 
 
+@pytest.mark.sqlite_only
 async def test_cors_responses_expose_the_api_headers(api: Api) -> None:
     headers = {**api.auth(ALICE), "Origin": FRONTEND}
 
@@ -1085,6 +1097,7 @@ async def test_cors_responses_expose_the_api_headers(api: Api) -> None:
     assert "x-total-count" in listing.headers
 
 
+@pytest.mark.sqlite_only
 async def test_cors_responses_to_another_origin_carry_no_allow_origin(api: Api) -> None:
     response = await api.client.get(
         tasks_url(), headers={**api.auth(ALICE), "Origin": "https://evil.example"}
@@ -1124,6 +1137,7 @@ async def test_location_uses_the_public_url(api_factory: ApiFactory) -> None:
     )
 
 
+@pytest.mark.sqlite_only
 async def test_cors_allows_the_configured_origins(api_factory: ApiFactory) -> None:
     origins = "https://app.example.com, https://staging.example.com"
     async with api_factory(CORS_ORIGINS=origins) as api:

@@ -17,7 +17,9 @@ STDIO_USER = "alice"
 @pytest.fixture
 def server(database_url: str) -> FastMCP:
     """The server as `todo-mcp` builds it, acting for alice unless a call is bound to another."""
-    return build_server(ServerSettings(DATABASE_URL=database_url, TODO_USER_ID=STDIO_USER))
+    return build_server(
+        ServerSettings(_env_file=None, DATABASE_URL=database_url, TODO_USER_ID=STDIO_USER)
+    )
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ environment, stdout kept for JSON-RPC), so these tests spawn the console script 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -23,23 +22,13 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.types import CallToolResult, TextContent
 
+from tests.support.environment import clean_environment
+from tests.support.processes import serving
+
 TODO_MCP = Path(sys.executable).parent / "todo-mcp"
 # Generous: a cold start imports fastmcp and migrates; a hang still fails instead of blocking.
 STARTUP_S = 60
-QUICK_EXIT_S = 15
-_OURS = ("DATABASE_URL", "TODO_USER_ID", "TODO_DATA_DIR")
-
-
-def environment(tmp_path: Path, **settings: str) -> dict[str, str]:
-    """The parent's environment (PATH and the like) without our settings, plus `settings`.
-
-    TODO_DATA_DIR always points into the test's directory, so nothing touches the real
-    user data dir even when DATABASE_URL is not given.
-    """
-    env = {name: value for name, value in os.environ.items() if name not in _OURS}
-    env["TODO_DATA_DIR"] = str(tmp_path / "data")
-    env.update(settings)
-    return env
+QUICK_EXIT_S = 60
 
 
 @asynccontextmanager
@@ -48,7 +37,7 @@ async def connected(tmp_path: Path, *args: str, **settings: str) -> AsyncIterato
     params = StdioServerParameters(
         command=str(TODO_MCP),
         args=list(args),
-        env=environment(tmp_path, **settings),
+        env=clean_environment(tmp_path / "data", **settings),
         # Away from any .env file in the project directory.
         cwd=tmp_path,
     )
@@ -71,7 +60,7 @@ async def run_to_exit(
             [str(TODO_MCP), *args],
             input=b"",
             check=False,
-            env=environment(tmp_path, **settings),
+            env=clean_environment(tmp_path / "data", **settings),
             cwd=tmp_path,
         )
 
@@ -267,7 +256,7 @@ async def test_stdout_carries_only_json_rpc(tmp_path: Path, database_url: str) -
     with anyio.fail_after(STARTUP_S):
         async with await anyio.open_process(
             [str(TODO_MCP), "--user", "alice"],
-            env=environment(tmp_path, DATABASE_URL=database_url),
+            env=clean_environment(tmp_path / "data", DATABASE_URL=database_url),
             cwd=tmp_path,
             stderr=subprocess.DEVNULL,
         ) as process:
@@ -364,15 +353,6 @@ async def test_an_unreachable_database_at_start_exits_without_a_traceback(
     assert "hunter2" not in stderr
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 async def test_http_transport_serves_mcp_behind_bearer_tokens(tmp_path: Path) -> None:
     import httpx
     import jwt
@@ -380,31 +360,15 @@ async def test_http_transport_serves_mcp_behind_bearer_tokens(tmp_path: Path) ->
     from fastmcp.client.transports import StreamableHttpTransport
 
     secret = "a-secret-for-the-http-transport-test-0123456789"
-    port = _free_port()
-    env = environment(
-        tmp_path,
+    env = clean_environment(
+        tmp_path / "data",
         DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'todo.db'}",
         BETTER_AUTH_SECRET=secret,
     )
-    process = await anyio.open_process(
-        [str(TODO_MCP), "--transport", "http", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=base) as http:
-            with anyio.fail_after(STARTUP_S):
-                while True:
-                    try:
-                        if (await http.get("/health")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    await anyio.sleep(0.1)
+    command = [str(TODO_MCP), "--transport", "http", "--port", "0"]
+    async with serving(command, env=env, cwd=tmp_path) as server:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            assert (await http.get("/health")).status_code == 200
             unauthenticated = await http.post("/mcp", json={})
             assert unauthenticated.status_code == 401
             assert "resource_metadata=" in unauthenticated.headers["www-authenticate"]
@@ -412,7 +376,7 @@ async def test_http_transport_serves_mcp_behind_bearer_tokens(tmp_path: Path) ->
         now = int(time.time())
         token = jwt.encode({"sub": "alice", "iat": now, "exp": now + 600}, secret, "HS256")
         transport = StreamableHttpTransport(
-            f"{base}/mcp", headers={"Authorization": f"Bearer {token}"}
+            f"{server.url}/mcp", headers={"Authorization": f"Bearer {token}"}
         )
         async with Client(transport) as client:
             added = await client.call_tool("add_task", {"title": "over http"})
@@ -421,7 +385,20 @@ async def test_http_transport_serves_mcp_behind_bearer_tokens(tmp_path: Path) ->
             listed = await client.call_tool("list_tasks", {})
             assert listed.structured_content is not None
             assert listed.structured_content["total"] == 1
-    finally:
-        process.terminate()
-        with anyio.fail_after(QUICK_EXIT_S):
-            await process.wait()
+
+
+async def test_host_chooses_the_address_the_http_transport_listens_on(tmp_path: Path) -> None:
+    import httpx
+
+    env = clean_environment(
+        tmp_path / "data",
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'todo.db'}",
+        BETTER_AUTH_SECRET="a-secret-for-the-http-transport-test-0123456789",
+    )
+    # 127.0.0.2 is loopback too, but not the default 127.0.0.1: only --host can bind it.
+    command = [str(TODO_MCP), "--transport", "http", "--host", "127.0.0.2", "--port", "0"]
+    async with serving(command, env=env, cwd=tmp_path) as server, httpx.AsyncClient() as client:
+        assert httpx.URL(server.url).host == "127.0.0.2", server.url
+        assert (await client.get(f"{server.url}/health")).status_code == 200
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"http://127.0.0.1:{httpx.URL(server.url).port}/health")

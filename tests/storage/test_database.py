@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -13,7 +13,6 @@ from typing import Any
 import anyio
 import pytest
 import sqlalchemy as sa
-from anyio.streams.buffered import BufferedByteReceiveStream
 from sqlalchemy.engine import make_url
 
 from storage.database import Database, DatabaseURLError, default_url, resolve_url
@@ -167,24 +166,39 @@ async def _sqlite_settings(conn: Any) -> tuple[str, int]:
     return journal, foreign_keys
 
 
-# Opens a new SQLite file per round, every process at the same moment, and checks it is in WAL.
+# Opens a new SQLite file per round in every process at once. Each process meets the others at
+# a barrier (a file each in a rendezvous directory; the last to arrive releases all) placed
+# inside the connection's set-up, right after the file is opened and before the product's own
+# set-up switches it to WAL: the switches overlap as closely as processes can make them.
 OPEN_AT_ONCE_SCRIPT = """
+import os
 import sys
 import time
 
 import anyio
+from sqlalchemy import event
 
 from storage.database import Database
 
 
-async def main(directory: str, rounds: int) -> None:
-    print("ready", flush=True)
-    start = float(sys.stdin.readline())
+def barrier(directory: str, name: str, parties: int) -> None:
+    os.close(os.open(f"{directory}/{name}.{os.getpid()}", os.O_CREAT | os.O_WRONLY, 0o600))
+    deadline = time.monotonic() + 60
+    # Spins rather than sleeps: a sleep would not wake the processes closely enough.
+    while sum(entry.startswith(name + ".") for entry in os.listdir(directory)) < parties:
+        if time.monotonic() > deadline:
+            sys.exit(f"not every process reached {name}")
+
+
+async def main(directory: str, rendezvous: str, parties: int, rounds: int) -> None:
     for round in range(rounds):
         db = Database(f"sqlite+aiosqlite:///{directory}/round{round}.db")
-        moment = start + round * 0.05
-        while time.time() < moment:  # a sleep would not wake all processes closely enough
-            pass
+        event.listen(
+            db.autocommit_engine.sync_engine,
+            "connect",
+            lambda *_, name=f"round{round}": barrier(rendezvous, name, parties),
+            insert=True,  # before the product's own set-up of the connection
+        )
         try:
             async with db.autocommit() as conn:
                 mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar_one()
@@ -193,29 +207,35 @@ async def main(directory: str, rounds: int) -> None:
         assert mode == "wal", mode
 
 
-anyio.run(main, sys.argv[1], int(sys.argv[2]))
+anyio.run(main, sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
 """
 
 
 async def test_processes_opening_one_new_sqlite_file_at_once_all_succeed(tmp_path: Path) -> None:
     # Switching a new file to WAL from two processes at once makes SQLite answer "database is
     # locked" to one of them at once, busy timeout or not, so 30 rounds of it find out.
-    command = [sys.executable, "-W", "error", "-c", OPEN_AT_ONCE_SCRIPT, str(tmp_path), "30"]
+    parties, rounds = 3, 30
+    rendezvous = tmp_path / "rendezvous"
+    rendezvous.mkdir()
+    command = [
+        sys.executable,
+        "-W",
+        "error",
+        "-c",
+        OPEN_AT_ONCE_SCRIPT,
+        str(tmp_path),
+        str(rendezvous),
+        str(parties),
+        str(rounds),
+    ]
     with anyio.fail_after(120):
         async with AsyncExitStack() as stack:
             processes = [
-                await stack.enter_async_context(await anyio.open_process(command)) for _ in range(3)
-            ]
-            for process in processes:
-                assert process.stdout is not None
-                assert (
-                    await BufferedByteReceiveStream(process.stdout).receive_until(b"\n", 100)
-                    == b"ready"
+                await stack.enter_async_context(
+                    await anyio.open_process(command, stdin=subprocess.DEVNULL)
                 )
-            start = f"{time.time() + 0.2}\n".encode()
-            for process in processes:
-                assert process.stdin is not None
-                await process.stdin.send(start)
+                for _ in range(parties)
+            ]
             for process in processes:
                 assert process.stderr is not None
                 errors = bytearray()
@@ -223,6 +243,8 @@ async def test_processes_opening_one_new_sqlite_file_at_once_all_succeed(tmp_pat
                     while True:
                         errors += await process.stderr.receive()
                 assert await process.wait() == 0, errors.decode()
+    # Every process reached every round's barrier.
+    assert len(list(rendezvous.iterdir())) == parties * rounds
 
 
 # --- both backends ----------------------------------------------------------------------------

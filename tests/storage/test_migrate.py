@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
@@ -241,7 +242,11 @@ async def test_migrating_an_up_to_date_database_costs_one_query_and_keeps_data(
         for engine in engines:
             event.remove(engine, "before_cursor_execute", record)
 
-    assert statements == [str(VERSION_QUERY)]
+    # Cost guard: start-up on an up-to-date database is one query, a read of the schema's
+    # version (the README promises it). How that query is worded is free.
+    assert len(statements) == 1, statements
+    assert re.match(r"\s*select\b", statements[0], re.IGNORECASE), statements
+    assert "alembic_version" in statements[0]
     assert await tasks.get("alice", task.id) == task
 
 

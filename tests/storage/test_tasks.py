@@ -682,7 +682,7 @@ async def test_concurrent_creates_with_the_same_key_create_one_task(
 
 async def test_creates_beyond_the_quota_are_refused_even_when_concurrent(db: Database) -> None:
     repository = TaskRepository(db, quota=3)
-    await repository.create("alice", TaskCreate(title="first"))
+    first = await repository.create("alice", TaskCreate(title="first"), idempotency_key="k1")
     outcomes: list[str] = []
 
     async def attempt(n: int) -> None:
@@ -699,8 +699,16 @@ async def test_creates_beyond_the_quota_are_refused_even_when_concurrent(db: Dat
 
     assert sorted(outcomes) == ["created"] * 2 + ["refused"] * 4
     assert (await repository.list("alice", TaskQuery())).total == 3
-    # The quota is per user, and a replayed idempotent create is not a new task.
-    await repository.create("bob", TaskCreate(title="bob's own"))
+    # A replayed idempotent create is not a new task: at the quota it still answers, with
+    # the first task, and the count stays.
+    assert (
+        await repository.create("alice", TaskCreate(title="first"), idempotency_key="k1") == first
+    )
+    assert (await repository.list("alice", TaskQuery())).total == 3
+    # The quota is per user.
+    bobs = await repository.create("bob", TaskCreate(title="bob's own"))
+    assert bobs.user_id == "bob"
+    assert (await repository.list("bob", TaskQuery())).total == 1
 
 
 async def test_deletes_give_back_room_under_the_quota_and_refused_deletes_do_not(

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import logging
-import socket
 import time
 
 import pytest
 
 from storage.database import Database
 from storage.wait import DatabaseUnreachableError, wait_for_database
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.support.processes import refused_port
 
 
 async def test_a_reachable_database_is_used_at_once(
@@ -35,13 +28,14 @@ async def test_an_unreachable_database_is_retried_then_given_up(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
-    db = Database(f"postgresql://nobody:hunter2@127.0.0.1:{_free_port()}/todo")
-    started = time.monotonic()
-    try:
-        with pytest.raises(DatabaseUnreachableError) as raised:
-            await wait_for_database(db, 1.0)
-    finally:
-        await db.dispose()
+    with refused_port() as port:
+        db = Database(f"postgresql://nobody:hunter2@127.0.0.1:{port}/todo")
+        started = time.monotonic()
+        try:
+            with pytest.raises(DatabaseUnreachableError) as raised:
+                await wait_for_database(db, 1.0)
+        finally:
+            await db.dispose()
 
     waited = time.monotonic() - started
     retries = [r.getMessage() for r in caplog.records if r.name == "storage.wait"]
