@@ -48,11 +48,9 @@ ALLOWED_HEADERS = [
     "If-None-Match",
     "Idempotency-Key",
     "Accept",
-    "Last-Event-ID",
-    "Mcp-Session-Id",
     "Mcp-Protocol-Version",
 ]
-EXPOSED_HEADERS = ["Location", "ETag", "X-Total-Count", "Retry-After", "Mcp-Session-Id"]
+EXPOSED_HEADERS = ["Location", "ETag", "X-Total-Count", "Retry-After"]
 
 
 def _version() -> str:
@@ -67,7 +65,9 @@ def build_app(settings: ApiSettings) -> Starlette:
     repository = TaskRepository(db, quota=settings.task_quota)
     # The HTTP-facing server has no stdio user: every call is bound to a verified token.
     server = build_server(settings.model_copy(update={"user_id": None}), repository=repository)
-    mcp_app = server.http_app(path="/mcp")
+    # Stateless: no session lives in this process, so any request of a session may reach any
+    # process. The tools make no server-to-client requests, so plain JSON answers carry all.
+    mcp_app = server.http_app(path="/mcp", stateless_http=True, json_response=True)
     conversations = ConversationRepository(db)
     ctx = AppContext(
         settings=settings,
