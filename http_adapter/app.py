@@ -25,13 +25,13 @@ from http_adapter.dispatch import ToolDispatcher
 from http_adapter.mcp_http import METADATA_PATH, McpGuard, protected_resource_metadata
 from http_adapter.openapi import build_openapi
 from http_adapter.problems import HTTPProblem, problem_response
-from http_adapter.rate_limit import RateLimiter
 from http_adapter.settings import ApiSettings
 from http_adapter.task_routes import task_routes
 from mcp_server.server import build_server
 from storage.conversations import ConversationRepository
 from storage.database import Database
 from storage.errors import StorageError
+from storage.limits import RateLimits
 from storage.migrate import migrate
 from storage.tasks import TaskRepository
 
@@ -76,7 +76,6 @@ def build_app(settings: ApiSettings) -> Starlette:
         dispatcher=ToolDispatcher(server),
     )
     agent = _chat_agent(settings, ctx.dispatcher, conversations)
-    limiter = RateLimiter(settings.chat_rate_limit)
     version = _version()
     openapi = build_openapi(version)
 
@@ -115,7 +114,7 @@ def build_app(settings: ApiSettings) -> Starlette:
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route(METADATA_PATH, protected_resource_metadata(ctx), methods=["GET"]),
         *task_routes(ctx),
-        *chat_routes(ctx, conversations, agent, limiter),
+        *chat_routes(ctx, conversations, agent, RateLimits(db)),
         Route("/mcp", McpGuard(mcp_app, ctx)),
     ]
     middleware = [

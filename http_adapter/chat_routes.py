@@ -17,37 +17,52 @@ from agent.events import DeltaEvent, DoneEvent, ModelError, ToolCallEvent
 from http_adapter.context import AppContext
 from http_adapter.endpoints import read_body, route
 from http_adapter.problems import HTTPProblem, problem_body
-from http_adapter.rate_limit import RateLimiter
 from http_adapter.schemas import ChatRequest
 from storage.conversations import ConversationRepository
-from storage.errors import ConversationNotFoundError, StorageError, StorageUnavailableError
+from storage.errors import (
+    ConversationNotFoundError,
+    RateLimitedError,
+    StorageError,
+    StorageUnavailableError,
+)
+from storage.limits import RateLimits
 
 if TYPE_CHECKING:
     from agent.chat import ChatAgent, ChatTurn
 
 NO_CHAT = "Chat is not configured on this server: set GEMINI_API_KEY to enable it."
+CHAT_SCOPE = "chat"
+CHAT_WINDOW_S = 60.0
 
 
 def chat_routes(
     ctx: AppContext,
     conversations: ConversationRepository,
     agent: ChatAgent | None,
-    limiter: RateLimiter,
+    limits: RateLimits,
 ) -> list[Route]:
     async def chat(request: Request) -> Response:
         user = await ctx.authorize(request)
         if agent is None:
             raise HTTPProblem(503, NO_CHAT)
         body = await read_body(request, ChatRequest)
-        retry_after = limiter.acquire(user)
-        if retry_after is not None:
-            raise HTTPProblem(
-                429,
-                "Too many chat messages; wait a moment before sending another.",
-                headers={"Retry-After": str(retry_after)},
-            )
         with storage_problems():
-            turn = await agent.start(user, body.message, body.conversation_id)
+            try:
+                counted = await limits.count(
+                    CHAT_SCOPE, user, limit=ctx.settings.chat_rate_limit, window_s=CHAT_WINDOW_S
+                )
+            except RateLimitedError as exc:
+                raise HTTPProblem(
+                    429,
+                    "Too many chat messages; wait a moment before sending another.",
+                    headers={"Retry-After": str(exc.retry_after_s)},
+                ) from None
+            try:
+                turn = await agent.start(user, body.message, body.conversation_id)
+            except ConversationNotFoundError:
+                # A turn that names no conversation of the user's costs no model call.
+                await limits.give_back(counted)
+                raise
         if "text/event-stream" in request.headers.get("accept", ""):
             return StreamingResponse(
                 _sse(turn),

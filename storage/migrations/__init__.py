@@ -4,4 +4,4 @@
 and without importing Alembic; a test keeps it equal to the scripts' head.
 """
 
-HEAD = "0002_task_count"
+HEAD = "0003_shared_limits"
