@@ -61,7 +61,7 @@ def _version() -> str:
 
 
 def build_app(settings: ApiSettings) -> Starlette:
-    db = Database(settings.resolved_database_url())
+    db = Database(settings.resolved_database_url(), pooler=settings.database_pooler)
     repository = TaskRepository(db, quota=settings.task_quota)
     # The HTTP-facing server has no stdio user: every call is bound to a verified token.
     server = build_server(settings.model_copy(update={"user_id": None}), repository=repository)

@@ -68,7 +68,7 @@ def build_server(settings: ServerSettings, *, repository: TaskRepository | None 
         if repository is not None:
             yield {}
             return
-        db = Database(settings.resolved_database_url())
+        db = Database(settings.resolved_database_url(), pooler=settings.database_pooler)
         try:
             await migrate(db)
             holder["tasks"] = TaskRepository(db, quota=settings.task_quota)
