@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import random
 import statistics
@@ -27,16 +28,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 BENCH_DIR = Path(__file__).resolve().parent
-sys.path[:0] = [str(BENCH_DIR), str(BENCH_DIR.parent)]
+sys.path[:0] = [str(BENCH_DIR.parent)]
 
-import rest  # noqa: E402  (bench/rest.py: servers, seeding, wrk)
-
+from bench import rest  # noqa: E402  (servers, seeding and wrk, as bench/rest.py runs them)
 from storage.database import Database  # noqa: E402
 from storage.migrate import migrate  # noqa: E402
 from storage.models import TaskQuery  # noqa: E402
@@ -187,6 +188,10 @@ async def _load(db: Database, total: int, users: int) -> float:
     return time.perf_counter() - started
 
 
+async def _get_any(repo: TaskRepository, user: str, ids: list[int]) -> Any:
+    return await repo.get(user, random.choice(ids))
+
+
 def _percentiles(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
     return (
@@ -208,10 +213,10 @@ async def _measure(db: Database, samples: int) -> dict[int, dict[str, tuple[floa
                 )
             ]
         assert len(ids) == size, (user, len(ids))
-        calls = {
-            "list": lambda user=user: repo.list(user, TaskQuery()),
-            "search": lambda user=user: repo.list(user, TaskQuery(query="PLUMBER")),
-            "get": lambda user=user, ids=ids: repo.get(user, random.choice(ids)),
+        calls: dict[str, Callable[[], Awaitable[Any]]] = {
+            "list": functools.partial(repo.list, user, TaskQuery()),
+            "search": functools.partial(repo.list, user, TaskQuery(query="PLUMBER")),
+            "get": functools.partial(_get_any, repo, user, ids),
         }
         figures[size] = {}
         for name, make in calls.items():
@@ -227,9 +232,7 @@ async def _measure(db: Database, samples: int) -> dict[int, dict[str, tuple[floa
 
 
 async def _explain(db: Database) -> dict[str, str]:
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    dialect = sqlite.dialect() if db.is_sqlite else postgresql.dialect()
+    dialect = db.engine.dialect
     plans = {}
     for name, has_query in (("list", False), ("search", True)):
         shape = _ListShape(db.is_sqlite, "all", "created_at", has_query, False, False, False, False)
