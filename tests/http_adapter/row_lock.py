@@ -36,6 +36,8 @@ async def wait_for_lock_waiters(conn: asyncpg.Connection, count: int = 1) -> Non
         "WHERE datname = current_database() AND wait_event_type = 'Lock'"
     )
     with anyio.fail_after(WAIT_S):
-        # The condition is in the database: there is no event to wait on, so poll it.
-        while await conn.fetchval(query) < count:  # noqa: ASYNC110
+        # The condition is in the database: there is no event to wait on, so poll it. Within
+        # one transaction (the lock's) the activity view is a snapshot: clear it each time.
+        while await conn.fetchval(query) < count:
             await anyio.sleep(0.01)
+            await conn.execute("SELECT pg_stat_clear_snapshot()")

@@ -1040,7 +1040,7 @@ async def test_a_repeat_while_the_first_create_runs_is_409_then_the_first_comple
     api: Api, database_url: str
 ) -> None:
     existing = await api.client.post(
-        tasks_url(), json={"title": "Existing"}, headers=keyed(api, "before")
+        tasks_url(), json={"title": "Existing"}, headers=api.auth(ALICE)
     )
     assert existing.status_code == 201, existing.text
     body = {"title": "Only once"}
