@@ -170,7 +170,7 @@ def _migrate(_args: argparse.Namespace) -> None:
     settings = load_settings()
 
     async def run() -> None:
-        db = Database(settings.resolved_database_url())
+        db = Database(settings.resolved_database_url(), pooler=settings.database_pooler)
         try:
             await migrate(db)
         finally:

@@ -29,7 +29,6 @@ from http_adapter.metrics import Metrics, ToolCallMetrics
 from http_adapter.middleware import REQUEST_ID_HEADER, RequestMiddleware, current_request_id
 from http_adapter.openapi import build_openapi
 from http_adapter.problems import HTTPProblem, problem_response
-from http_adapter.rate_limit import RateLimiter
 from http_adapter.settings import ApiSettings
 from http_adapter.shutdown import SHUTDOWN_STATE
 from http_adapter.task_routes import task_routes
@@ -37,6 +36,7 @@ from mcp_server.server import build_server
 from storage.conversations import ConversationRepository
 from storage.database import Database
 from storage.errors import StorageError
+from storage.limits import RateLimits
 from storage.migrate import migrate
 from storage.tasks import TaskRepository
 
@@ -53,19 +53,10 @@ ALLOWED_HEADERS = [
     "If-None-Match",
     "Idempotency-Key",
     "Accept",
-    "Last-Event-ID",
-    "Mcp-Session-Id",
     "Mcp-Protocol-Version",
     REQUEST_ID_HEADER,
 ]
-EXPOSED_HEADERS = [
-    "Location",
-    "ETag",
-    "X-Total-Count",
-    "Retry-After",
-    "Mcp-Session-Id",
-    REQUEST_ID_HEADER,
-]
+EXPOSED_HEADERS = ["Location", "ETag", "X-Total-Count", "Retry-After", REQUEST_ID_HEADER]
 
 
 def _version() -> str:
@@ -76,11 +67,13 @@ def _version() -> str:
 
 
 def build_app(settings: ApiSettings) -> Starlette:
-    db = Database(settings.resolved_database_url())
+    db = Database(settings.resolved_database_url(), pooler=settings.database_pooler)
     repository = TaskRepository(db, quota=settings.task_quota)
     # The HTTP-facing server has no stdio user: every call is bound to a verified token.
     server = build_server(settings.model_copy(update={"user_id": None}), repository=repository)
-    mcp_app = server.http_app(path="/mcp")
+    # Stateless: no session lives in this process, so any request of a session may reach any
+    # process. The tools make no server-to-client requests, so plain JSON answers carry all.
+    mcp_app = server.http_app(path="/mcp", stateless_http=True, json_response=True)
     conversations = ConversationRepository(db)
     metrics = Metrics(db.connections_in_use) if settings.metrics_enabled else None
     if metrics is not None:
@@ -92,7 +85,6 @@ def build_app(settings: ApiSettings) -> Starlette:
         dispatcher=ToolDispatcher(server, metrics.observe_tool_call if metrics else None),
     )
     agent = _chat_agent(settings, ctx.dispatcher, conversations, metrics)
-    limiter = RateLimiter(settings.chat_rate_limit)
     version = _version()
     openapi = build_openapi(version)
 
@@ -142,7 +134,7 @@ def build_app(settings: ApiSettings) -> Starlette:
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route(METADATA_PATH, protected_resource_metadata(ctx), methods=["GET"]),
         *task_routes(ctx),
-        *chat_routes(ctx, conversations, agent, limiter),
+        *chat_routes(ctx, conversations, agent, RateLimits(db)),
         Route("/mcp", McpGuard(mcp_app, ctx)),
     ]
     if metrics is not None:

@@ -22,11 +22,16 @@ from agent.events import DeltaEvent, DoneEvent, Event, ModelError, ToolCallEvent
 from http_adapter.context import AppContext
 from http_adapter.endpoints import read_body, route
 from http_adapter.problems import PROBLEM_JSON, HTTPProblem, problem_body
-from http_adapter.rate_limit import RateLimiter
 from http_adapter.schemas import ChatRequest
 from http_adapter.shutdown import Shutdown
 from storage.conversations import ConversationRepository
-from storage.errors import ConversationNotFoundError, StorageError, StorageUnavailableError
+from storage.errors import (
+    ConversationNotFoundError,
+    RateLimitedError,
+    StorageError,
+    StorageUnavailableError,
+)
+from storage.limits import RateLimits
 
 if TYPE_CHECKING:
     from agent.chat import ChatAgent, ChatTurn
@@ -34,13 +39,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NO_CHAT = "Chat is not configured on this server: set GEMINI_API_KEY to enable it."
+CHAT_SCOPE = "chat"
+CHAT_WINDOW_S = 60.0
 
 
 def chat_routes(
     ctx: AppContext,
     conversations: ConversationRepository,
     agent: ChatAgent | None,
-    limiter: RateLimiter,
+    limits: RateLimits,
 ) -> list[Route]:
     keepalive_s = ctx.settings.chat_keepalive_s
 
@@ -49,19 +56,27 @@ def chat_routes(
         if agent is None:
             raise HTTPProblem(503, NO_CHAT)
         body = await read_body(request, ChatRequest)
-        retry_after = limiter.acquire(user)
-        if retry_after is not None:
-            return turn_problem(
-                HTTPProblem(
-                    429,
-                    "Too many chat messages; wait a moment before sending another.",
-                    headers={"Retry-After": str(retry_after)},
-                ),
-                body.conversation_id,
-            )
-        zone = ZoneInfo(body.timezone) if body.timezone else None
         with storage_problems():
-            turn = await agent.start(user, body.message, body.conversation_id, timezone=zone)
+            try:
+                counted = await limits.count(
+                    CHAT_SCOPE, user, limit=ctx.settings.chat_rate_limit, window_s=CHAT_WINDOW_S
+                )
+            except RateLimitedError as exc:
+                return turn_problem(
+                    HTTPProblem(
+                        429,
+                        "Too many chat messages; wait a moment before sending another.",
+                        headers={"Retry-After": str(exc.retry_after_s)},
+                    ),
+                    body.conversation_id,
+                )
+            zone = ZoneInfo(body.timezone) if body.timezone else None
+            try:
+                turn = await agent.start(user, body.message, body.conversation_id, timezone=zone)
+            except ConversationNotFoundError:
+                # A turn that names no conversation of the user's costs no model call.
+                await limits.give_back(counted)
+                raise
         if "text/event-stream" in request.headers.get("accept", ""):
             return TurnStream(turn, keepalive_s, ctx.shutdown)
         try:

@@ -3,8 +3,6 @@ tool dispatcher and the database handle for health checks."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +21,7 @@ REST_DETAIL = {
     "not_found": "Task {task_id} not found.",
     "version_mismatch": "The task has changed since the ETag given in If-Match; nothing changed.",
     "idempotency_key_reused": "This Idempotency-Key was already used with a different body.",
+    "idempotency_key_in_flight": "A request with this Idempotency-Key is still in progress.",
 }
 
 
@@ -40,7 +39,6 @@ class AppContext:
     db: Database
     verifier: TokenVerifier
     dispatcher: ToolDispatcher
-    _in_flight: set[tuple[str, str]] = field(default_factory=set)
     shutdown: Shutdown = field(default_factory=Shutdown)
 
     async def authenticate(self, connection: HTTPConnection) -> Principal:
@@ -70,18 +68,6 @@ class AppContext:
             template = REST_DETAIL.get(exc.kind)
             detail = template.format_map(arguments) if template else str(exc)
             raise HTTPProblem(status, detail, errors=errors) from None
-
-    @asynccontextmanager
-    async def in_flight(self, user: str, key: str) -> AsyncIterator[None]:
-        """Refuse a second request with the same Idempotency-Key while the first is running."""
-        marker = (user, key)
-        if marker in self._in_flight:
-            raise HTTPProblem(409, "A request with this Idempotency-Key is still in progress.")
-        self._in_flight.add(marker)
-        try:
-            yield
-        finally:
-            self._in_flight.discard(marker)
 
     def base_url(self, connection: HTTPConnection) -> str:
         if self.settings.public_url:

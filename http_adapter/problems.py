@@ -19,6 +19,7 @@ STATUS_OF_KIND: dict[ErrorKind, int] = {
     "not_found": 404,
     "version_mismatch": 412,
     "idempotency_key_reused": 422,
+    "idempotency_key_in_flight": 409,
     "quota_exceeded": 409,
     "unavailable": 503,
     "internal": 500,

@@ -43,11 +43,10 @@ def task_routes(ctx: AppContext) -> list[Route]:
         if key is not None:
             if not 1 <= len(key) <= MAX_KEY:
                 raise HTTPProblem(422, f"Idempotency-Key must be 1 to {MAX_KEY} characters.")
+            # Storage claims the key before the create: a second request with it, in any
+            # process, gets 409 while the first runs and the first's answer after.
             arguments["idempotency_key"] = key
-            async with ctx.in_flight(user, key):
-                task = await ctx.call_tool(user, "add_task", arguments)
-        else:
-            task = await ctx.call_tool(user, "add_task", arguments)
+        task = await ctx.call_tool(user, "add_task", arguments)
         location = f"{ctx.base_url(request)}/api/{user}/tasks/{task['id']}"
         return _task_response(task, status=201, headers={"Location": location})
 

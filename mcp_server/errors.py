@@ -17,6 +17,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from storage.errors import (
     ConversationNotFoundError,
+    IdempotencyKeyInFlightError,
     IdempotencyKeyReusedError,
     QuotaExceededError,
     StorageError,
@@ -32,6 +33,7 @@ ErrorKind = Literal[
     "not_found",
     "version_mismatch",
     "idempotency_key_reused",
+    "idempotency_key_in_flight",
     "quota_exceeded",
     "unavailable",
     "internal",
@@ -66,6 +68,12 @@ def from_storage_error(exc: StorageError) -> TaskToolError:
                 "idempotency_key_reused",
                 "This idempotency_key was already used to create a task with different "
                 "arguments. Use a new key for a new task.",
+            )
+        case IdempotencyKeyInFlightError():
+            return TaskToolError(
+                "idempotency_key_in_flight",
+                "A create with this idempotency_key is still in progress. Call add_task again "
+                "with the same arguments in a moment to get its result.",
             )
         case QuotaExceededError():
             return TaskToolError(

@@ -69,7 +69,7 @@ def build_server(settings: ServerSettings, *, repository: TaskRepository | None 
         if repository is not None:
             yield {}
             return
-        db = Database(settings.resolved_database_url())
+        db = Database(settings.resolved_database_url(), pooler=settings.database_pooler)
         try:
             await wait_for_database(db, settings.database_wait_s)
             await migrate(db)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from platformdirs import user_data_dir
 from pydantic import Field, field_validator
@@ -30,9 +31,21 @@ class ServerSettings(BaseSettings):
         description="seconds to wait for an unreachable database at start before giving up",
     )
 
+    # Scale-out: PostgreSQL reached through a connection pooler (both servers may be behind one).
+    database_pooler: Literal["transaction"] | None = Field(
+        default=None,
+        validation_alias="DATABASE_POOLER",
+        description="`transaction` behind a transaction-mode pooler (PgBouncer, Neon -pooler)",
+    )
+
     @field_validator("database_url", "user_id", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("database_pooler", mode="before")
+    @classmethod
+    def _no_pooler_when_blank(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
     def resolved_database_url(self) -> str:

@@ -4,6 +4,11 @@ PostgreSQL goes through asyncpg, SQLite through aiosqlite. Reads and single-stat
 run in autocommit (one round trip, no BEGIN/COMMIT), on a pool of their own; other writes run in
 a transaction, which on SQLite starts with `BEGIN IMMEDIATE` so two writers queue on the busy
 timeout instead of failing mid-transaction.
+
+Behind a transaction-mode pooler (`pooler="transaction"`) a server connection is ours only for
+the length of a transaction, so nothing may outlive one: no statement caches, statement names
+unique across clients, and every statement inside a transaction (SQLAlchemy's asyncpg dialect
+prepares a statement and runs it in two steps, which the pooler may send to two servers).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import logging
 import os
 import sqlite3
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -48,6 +54,7 @@ _UNAVAILABLE_SQLSTATES = ("08", "28", "3D", "53", "55", "57P")
 _CONNECT_TIMEOUT_S = 5
 # How long a SQLite writer waits for another to finish before giving up.
 _SQLITE_BUSY_TIMEOUT_MS = 10_000
+POOLER_MODES = ("transaction",)
 
 
 class DatabaseURLError(ValueError):
@@ -122,10 +129,13 @@ class Database:
     """The engines of a server, for its whole life: one for transactions, and (for a
     database file or server) one whose connections stay in autocommit."""
 
-    def __init__(self, raw_url: str, *, pool_size: int = 20) -> None:
+    def __init__(self, raw_url: str, *, pool_size: int = 20, pooler: str | None = None) -> None:
         url, connect_args = resolve_url(raw_url)
+        if pooler is not None and pooler not in POOLER_MODES:
+            raise DatabaseURLError(f"DATABASE_POOLER={pooler!r}; the one mode known is transaction")
         self.url = url
         self.is_sqlite = url.get_backend_name() == "sqlite"
+        self.behind_pooler = pooler is not None and not self.is_sqlite
         self.sqlite_path: Path | None = None
         if self.is_sqlite:
             if url.database and url.database != ":memory:":
@@ -150,6 +160,17 @@ class Database:
             # Connections beyond pool_size are opened and closed per use (a TLS negotiation
             # each), so the pool is sized for the concurrency a server really sees.
             pool = {"pool_size": pool_size, "max_overflow": pool_size // 2, "pool_recycle": 1800}
+            if pooler is not None:
+                url = url.update_query_dict({"prepared_statement_cache_size": "0"})
+                connect_args = {
+                    **connect_args,
+                    "statement_cache_size": 0,
+                    "prepared_statement_name_func": _unique_statement_name,
+                }
+                self.engine = create_async_engine(url, connect_args=connect_args, **pool)
+                self.autocommit_engine = self.engine
+                self.url = url
+                return
             self.engine = create_async_engine(url, connect_args=connect_args, **pool)
             # Reads and single-statement writes get a pool of their own, opened in autocommit:
             # switching a connection's isolation level back and forth costs more than a query.
@@ -160,8 +181,12 @@ class Database:
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[AsyncConnection]:
         """A connection whose statements each commit on their own: for reads, and for writes
-        that are one statement (atomic by themselves)."""
+        that are one statement (atomic by themselves). Behind a pooler, one transaction."""
         with translate_errors():
+            if self.behind_pooler:
+                async with self.engine.begin() as conn:
+                    yield conn
+                return
             async with self.autocommit_engine.connect() as conn:
                 yield conn
 
@@ -195,6 +220,11 @@ def _create_private(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _unique_statement_name() -> str:
+    # Clients share server connections behind a pooler: per-client counters would collide.
+    return f"__todo_{uuid.uuid4().hex}__"
 
 
 @contextmanager

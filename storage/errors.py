@@ -54,3 +54,19 @@ class QuotaExceededError(StorageError):
     def __init__(self, quota: int) -> None:
         super().__init__(f"the task quota of {quota} is reached")
         self.quota = quota
+
+
+class RateLimitedError(StorageError):
+    """The user has used up their turns of this window."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"rate limited; retry after {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
+class IdempotencyKeyInFlightError(StorageError):
+    """A create with this idempotency key is still running (in this process or another)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"a create with idempotency key {key!r} is still in flight")
+        self.key = key

@@ -1,6 +1,7 @@
 """Tables and the shapes of data going in and out of them.
 
-`Task`, `TaskCount`, `Conversation`, `Message` and `IdempotencyRecord` are the tables.
+`Task`, `TaskCount`, `Conversation`, `Message`, `IdempotencyRecord` and `RateWindow` are the
+tables.
 `TaskCreate`, `TaskUpdate`, `TaskQuery` are validated input; `TaskView`, `TaskPublic` (with the
 version) and `TaskPage` are what callers get back. The input models carry the product's limits,
 so that every edge (MCP tools, REST) validates with the same rules.
@@ -179,14 +180,18 @@ class Message(SQLModel, table=True):
 
 
 class IdempotencyRecord(SQLModel, table=True):
-    """The first answer to a create that carried an idempotency key, replayed for 24 hours."""
+    """A create that carried an idempotency key: claimed (no `response` yet) while it runs,
+    then its first answer, replayed for 24 hours. The claim is what tells a concurrent
+    request, in any process, that the first is still in flight."""
 
     __tablename__ = "idempotency_key"
 
     user_id: str = ColumnField(primary_key=True, max_length=MAX_KEY)
     key: str = ColumnField(primary_key=True, max_length=MAX_KEY)
     request_hash: str = ColumnField(max_length=64)
-    response: dict[str, Any] = ColumnField(sa_column=Column(sa.JSON, nullable=False))
+    response: dict[str, Any] | None = ColumnField(
+        default=None, sa_column=Column(sa.JSON(none_as_null=True), nullable=True)
+    )
     created_at: datetime = ColumnField(sa_column=Column(UTCDateTime, nullable=False))
 
 
@@ -198,6 +203,19 @@ class TaskCount(SQLModel, table=True):
 
     user_id: str = ColumnField(primary_key=True, max_length=MAX_KEY)
     tasks: int
+
+
+class RateWindow(SQLModel, table=True):
+    """How many times a user did something limited (`scope`, e.g. a chat turn) in the window
+    that started at `window_start` (seconds since the epoch): one row per user and scope,
+    shared by every process serving the database (see `storage.limits`)."""
+
+    __tablename__ = "rate_window"
+
+    scope: str = ColumnField(primary_key=True, max_length=32)
+    user_id: str = ColumnField(primary_key=True, max_length=MAX_KEY)
+    window_start: float = ColumnField(sa_column=Column(sa.Float, nullable=False))
+    hits: int
 
 
 # --- input and output ------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import builtins  # `list` is also a method name below
 import functools
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.database import Database
 from storage.errors import (
+    IdempotencyKeyInFlightError,
     IdempotencyKeyReusedError,
     QuotaExceededError,
     StorageError,
@@ -39,7 +41,13 @@ from storage.models import (
 )
 from storage.types import utcnow
 
+log = logging.getLogger(__name__)
+
 IDEMPOTENCY_TTL = timedelta(hours=24)
+# A claim older than this belongs to a create whose process died: a create is one short
+# transaction, so a live one is never near it (and one that is, loses its claim safely).
+STALE_CLAIM = timedelta(seconds=30)
+_KEY_ATTEMPTS = 3
 _NO_QUOTA = MAX_ID
 
 _task: sa.Table = Task.__table__  # type: ignore[attr-defined]
@@ -213,12 +221,64 @@ def _update_statement(columns: tuple[str, ...], guarded: bool) -> sa.Update:
     return sa.update(_task).where(*conditions).values(values).returning(*_PUBLIC_COLUMNS)
 
 
+# Idempotency keys: claimed before the create, completed in its transaction.
+_THIS_KEY = (_keys.c.user_id == sa.bindparam("key_user"), _keys.c.key == sa.bindparam("idem_key"))
+_CLAIMED = (
+    *_THIS_KEY,
+    _keys.c.response.is_(None),
+    _keys.c.created_at == sa.bindparam("claimed_at", type_=_keys.c.created_at.type),
+)
+_EXPIRE_KEYS = sa.delete(_keys).where(
+    _keys.c.user_id == sa.bindparam("key_user"),
+    _keys.c.created_at < sa.bindparam("expired", type_=_keys.c.created_at.type),
+)
+_SELECT_KEY = sa.select(_keys.c.request_hash, _keys.c.response, _keys.c.created_at).where(
+    *_THIS_KEY
+)
+_COMPLETE_KEY = sa.update(_keys).where(*_CLAIMED).values(response=sa.bindparam("idem_response"))
+_RELEASE_KEY = sa.delete(_keys).where(*_CLAIMED)
+_TAKE_OVER_KEY = (
+    sa.update(_keys)
+    .where(
+        *_THIS_KEY,
+        _keys.c.response.is_(None),
+        _keys.c.created_at == sa.bindparam("seen_at", type_=_keys.c.created_at.type),
+    )
+    .values(request_hash=sa.bindparam("idem_hash"), created_at=sa.bindparam("claimed_at"))
+)
+
+
+@functools.cache
+def _claim_key(sqlite: bool) -> sa.Insert:
+    """Insert the claim unless the key is there; RETURNING a row only when inserted."""
+    insert: Any
+    if sqlite:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        insert = sqlite_insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        insert = postgresql_insert
+    values = {
+        "user_id": sa.bindparam("key_user"),
+        "key": sa.bindparam("idem_key"),
+        "request_hash": sa.bindparam("idem_hash"),
+        "response": None,
+        "created_at": sa.bindparam("claimed_at", type_=_keys.c.created_at.type),
+    }
+    statement: sa.Insert = (
+        insert(_keys).values(values).on_conflict_do_nothing().returning(_keys.c.key)
+    )
+    return statement
+
+
 def _key(user_id: str, task_id: int) -> dict[str, Any]:
     return {"key_user": user_id, "key_task": task_id}
 
 
-class _KeyTakenError(StorageError):
-    """Another create with the same idempotency key committed first; replay it."""
+class _ClaimLostError(StorageError):
+    """This create's idempotency claim was taken over as stale; its answer is the other's."""
 
 
 class TaskRepository:
@@ -253,17 +313,20 @@ class TaskRepository:
             async with writing() as conn:
                 return await self._insert(conn, values)
         digest = _digest(data)
-        for _ in range(2):
+        for _ in range(_KEY_ATTEMPTS):
+            replay = await self._claim(user_id, idempotency_key, digest, now)
+            if replay is not None:
+                return replay
             try:
                 async with self._db.writing() as conn:
-                    replay = await self._replay(conn, user_id, idempotency_key, digest, now)
-                    if replay is not None:
-                        return replay
                     task = await self._insert(conn, values)
-                    await self._remember(conn, user_id, idempotency_key, digest, task, now)
+                    await self._complete(conn, user_id, idempotency_key, task, now)
                     return task
-            except _KeyTakenError:
-                continue
+            except _ClaimLostError:
+                continue  # taken over as stale: that create's answer (or its claim) decides
+            except BaseException:
+                await self._release(user_id, idempotency_key, now)
+                raise
         raise StorageError("idempotency key contention")
 
     async def get(self, user_id: str, task_id: int) -> TaskPublic:
@@ -381,48 +444,60 @@ class TaskRepository:
             raise QuotaExceededError(self._quota)
         return _public(task)
 
-    @staticmethod
-    async def _replay(
-        conn: AsyncConnection, user_id: str, key: str, digest: str, now: datetime
-    ) -> TaskPublic | None:
-        where = (_keys.c.user_id == user_id, _keys.c.key == key)
-        # Expired keys of this user are dropped here, where they would otherwise be found.
-        await conn.execute(
-            sa.delete(_keys).where(
-                _keys.c.user_id == user_id, _keys.c.created_at < now - IDEMPOTENCY_TTL
+    async def _claim(self, user_id: str, key: str, digest: str, now: datetime) -> TaskPublic | None:
+        """Claim the key for a create starting `now` (None), or return the answer of the
+        create that used it before. Raises while another create holds a live claim on it, in
+        this process or another, and when the key was used with other data."""
+        this_key = {"key_user": user_id, "idem_key": key}
+        async with self._db.autocommit() as conn:
+            # Expired keys of this user are dropped here, where they would otherwise be found.
+            await conn.execute(
+                _EXPIRE_KEYS, {"key_user": user_id, "expired": now - IDEMPOTENCY_TTL}
             )
-        )
-        row = (
-            await conn.execute(sa.select(_keys.c.request_hash, _keys.c.response).where(*where))
-        ).one_or_none()
-        if row is None:
-            return None
-        if row.request_hash != digest:
-            raise IdempotencyKeyReusedError(key)
-        return TaskPublic.model_validate(row.response)
+            for _ in range(_KEY_ATTEMPTS):
+                claim = {**this_key, "idem_hash": digest, "claimed_at": now}
+                if (await conn.execute(_claim_key(self._db.is_sqlite), claim)).first() is not None:
+                    return None
+                row = (await conn.execute(_SELECT_KEY, this_key)).one_or_none()
+                if row is None:
+                    continue  # released by a create that failed: claim it again
+                if row.request_hash != digest:
+                    raise IdempotencyKeyReusedError(key)
+                if row.response is not None:
+                    return TaskPublic.model_validate(row.response)
+                if row.created_at > now - STALE_CLAIM:
+                    raise IdempotencyKeyInFlightError(key)
+                # Its create died with the claim held (a crashed process): take it over, unless
+                # another request just did.
+                taken = await conn.execute(_TAKE_OVER_KEY, {**claim, "seen_at": row.created_at})
+                if taken.rowcount == 1:
+                    return None
+        raise StorageError("idempotency key contention")
 
     @staticmethod
-    async def _remember(
-        conn: AsyncConnection,
-        user_id: str,
-        key: str,
-        digest: str,
-        task: TaskPublic,
-        now: datetime,
+    async def _complete(
+        conn: AsyncConnection, user_id: str, key: str, task: TaskPublic, claimed_at: datetime
     ) -> None:
-        record = {
-            "user_id": user_id,
-            "key": key,
-            "request_hash": digest,
-            "response": task.model_dump(mode="json"),
-            "created_at": now,
+        """Record the create's answer on its claim, in the create's transaction."""
+        parameters = {
+            "key_user": user_id,
+            "idem_key": key,
+            "claimed_at": claimed_at,
+            "idem_response": task.model_dump(mode="json"),
         }
+        if (await conn.execute(_COMPLETE_KEY, parameters)).rowcount != 1:
+            # The claim was taken over as stale: roll back rather than make a second task.
+            raise _ClaimLostError()
+
+    async def _release(self, user_id: str, key: str, claimed_at: datetime) -> None:
+        """Drop the claim of a create that failed, so that a retry can run at once. If even
+        this fails, the claim goes stale and is taken over later."""
         try:
-            await conn.execute(sa.insert(_keys).values(record))
-        except sa.exc.IntegrityError:
-            # A concurrent create with this key committed first: the caller's transaction is
-            # rolled back and retried, and then replays that create's answer.
-            raise _KeyTakenError() from None
+            async with self._db.autocommit() as conn:
+                parameters = {"key_user": user_id, "idem_key": key, "claimed_at": claimed_at}
+                await conn.execute(_RELEASE_KEY, parameters)
+        except StorageError:
+            log.warning("could not release an idempotency key claim; it will go stale")
 
 
 def _public(row: sa.Row[Any]) -> TaskPublic:

@@ -627,6 +627,24 @@ async def test_chat_rate_limit_is_per_user(
     ]
 
 
+async def test_chat_turns_naming_no_conversation_of_the_user_do_not_count(
+    chat_factory: ApiFactory, fake_gemini: FakeGemini
+) -> None:
+    fake_gemini.respond(lambda request: text("OK."))
+    async with chat_factory(CHAT_RATE_LIMIT="2") as api:
+        bobs = (await chat_ok(api, BOB, "Bob's own"))["conversation_id"]
+        for conversation_id in ("no-such-conversation", bobs, "no-such-conversation"):
+            missing = await chat(api, ALICE, "Hello?", conversation_id)
+            assert missing.status_code == 404, missing.text
+
+        for n in range(2):
+            await chat_ok(api, ALICE, f"Message {n}")
+        refused = await chat(api, ALICE, "One too many")
+
+    assert refused.status_code == 429, refused.text
+    assert len(fake_gemini.requests) == 3
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

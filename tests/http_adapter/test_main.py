@@ -211,6 +211,7 @@ async def test_migrate_creates_the_schema_in_a_new_postgres_database(
         pytest.param({"BETTER_AUTH_URL": "not-a-url"}, "BETTER_AUTH_URL", id="auth-url"),
         pytest.param({"PUBLIC_URL": "ftp://x"}, "PUBLIC_URL", id="public-url"),
         pytest.param({"TODO_TASK_QUOTA": "zero"}, "TODO_TASK_QUOTA", id="quota"),
+        pytest.param({"DATABASE_POOLER": "session"}, "DATABASE_POOLER", id="pooler"),
         pytest.param(
             {"BETTER_AUTH_JWKS_URL": "https://auth.example.com/jwks"},
             "JWT_ISSUER",

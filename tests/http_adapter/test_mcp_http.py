@@ -17,6 +17,7 @@ from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
 from mcp.types import LATEST_PROTOCOL_VERSION
 
 from http_adapter.mcp_http import METADATA_PATH
@@ -118,11 +119,21 @@ async def test_mcp_with_a_bad_token_is_401_invalid_token(api: Api) -> None:
     assert f'resource_metadata="{METADATA_URL}"' in challenge
 
 
-async def test_mcp_with_a_token_initializes(api: Api) -> None:
+async def test_mcp_with_a_token_initializes_without_a_session(api: Api) -> None:
     response = await post_initialize(api, **api.auth("alice"))
 
     assert response.status_code == 200, response.text
-    assert response.headers.get("mcp-session-id")
+    # Stateless and plain JSON: no session for another process to miss, no stream to resume.
+    assert response.headers["content-type"] == "application/json"
+    assert "mcp-session-id" not in response.headers
+    assert response.json()["result"]["serverInfo"]["name"] == "todo-mcp"
+
+
+async def test_mcp_has_no_session_to_stream_from_or_end(api: Api) -> None:
+    alice = MCP_HEADERS | api.auth("alice")
+
+    assert (await api.client.get("/mcp", headers=alice)).status_code == 405
+    assert (await api.client.delete("/mcp", headers=alice)).status_code == 405
 
 
 @pytest.mark.sqlite_only
@@ -243,6 +254,29 @@ async def test_mcp_session_lists_the_task_tools(api: Api) -> None:
     assert {tool.name for tool in tools} == TOOLS
     for tool in tools:
         assert "user_id" not in tool.input_schema.get("properties", {})
+
+
+async def test_official_mcp_client_runs_a_session_over_mcp(api: Api) -> None:
+    http_client = httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=api.app),
+        headers=api.auth("alice"),
+        timeout=httpx2.Timeout(SESSION_S),
+    )
+    with anyio.fail_after(SESSION_S):
+        async with (
+            http_client,
+            streamable_http_client(f"{BASE_URL}/mcp", http_client=http_client) as streams,
+            ClientSession(*streams) as session,
+        ):
+            await session.initialize()
+            tools = await session.list_tools()
+            added = await session.call_tool("add_task", {"title": "Call the bank"})
+            listed = await session.call_tool("list_tasks", {})
+
+    assert {tool.name for tool in tools.tools} == TOOLS
+    assert not added.is_error
+    assert added.structured_content is not None
+    assert listed.structured_content == {"tasks": [added.structured_content], "total": 1}
 
 
 async def test_add_task_over_mcp_belongs_to_the_token_subject(api: Api) -> None:

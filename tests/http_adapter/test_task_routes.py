@@ -11,6 +11,7 @@ import anyio
 import httpx
 import pytest
 
+from tests.http_adapter.row_lock import task_count_locked, wait_for_lock_waiters
 from tests.support.api import BASE_URL, Api, ApiFactory
 from tests.support.problems import assert_problem
 from tests.support.times import instant
@@ -1041,6 +1042,38 @@ async def test_concurrent_creates_with_one_key_make_one_task(api: Api) -> None:
         if response.status_code != 201:
             assert_problem(response, 409)
     assert await total(api) == 1
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_repeat_while_the_first_create_runs_is_409_then_the_first_completes(
+    api: Api, database_url: str
+) -> None:
+    existing = await api.client.post(
+        tasks_url(), json={"title": "Existing"}, headers=api.auth(ALICE)
+    )
+    assert existing.status_code == 201, existing.text
+    body = {"title": "Only once"}
+    first: list[httpx.Response] = []
+
+    async def post_first() -> None:
+        first.append(await api.client.post(tasks_url(), json=body, headers=keyed(api, "held")))
+
+    with anyio.fail_after(30):
+        # Left in reverse order: the lock goes first, then the group waits for the first create.
+        async with (
+            anyio.create_task_group() as group,
+            task_count_locked(database_url, ALICE) as lock,
+        ):
+            group.start_soon(post_first)
+            await wait_for_lock_waiters(lock)  # the first create waits in the database
+            second = await api.client.post(tasks_url(), json=body, headers=keyed(api, "held"))
+            assert_problem(second, 409)
+            assert not first
+    assert first[0].status_code == 201, first[0].text
+    replay = await api.client.post(tasks_url(), json=body, headers=keyed(api, "held"))
+    assert replay.status_code == 201, replay.text
+    assert replay.json() == first[0].json()
+    assert await titles(api) == ["Existing", "Only once"]
 
 
 # --- browsers -----------------------------------------------------------------------------------

@@ -11,13 +11,21 @@ import sqlalchemy as sa
 
 from storage.database import Database
 from storage.errors import (
+    IdempotencyKeyInFlightError,
     IdempotencyKeyReusedError,
     QuotaExceededError,
     TaskNotFoundError,
     VersionMismatchError,
 )
-from storage.models import Priority, TaskCreate, TaskPublic, TaskQuery, TaskUpdate
-from storage.tasks import TaskRepository
+from storage.models import (
+    IdempotencyRecord,
+    Priority,
+    TaskCreate,
+    TaskPublic,
+    TaskQuery,
+    TaskUpdate,
+)
+from storage.tasks import STALE_CLAIM, TaskRepository, _digest
 
 ALICE = "alice"
 BOB = "bob"
@@ -663,21 +671,81 @@ async def test_concurrent_creates_with_the_same_key_create_one_task(
     tasks: TaskRepository,
 ) -> None:
     results: list[TaskPublic] = []
+    in_flight: list[IdempotencyKeyInFlightError] = []
 
     async def create() -> None:
         data = TaskCreate(title="exactly once")
-        results.append(await tasks.create(ALICE, data, idempotency_key="k-1"))
+        try:
+            results.append(await tasks.create(ALICE, data, idempotency_key="k-1"))
+        except IdempotencyKeyInFlightError as exc:
+            in_flight.append(exc)
 
     with anyio.fail_after(30):
         async with anyio.create_task_group() as group:
             for _ in range(5):
                 group.start_soon(create)
 
-    assert len(results) == 5
+    assert results
+    assert len(results) + len(in_flight) == 5
     assert len({task.id for task in results}) == 1
     page = await tasks.list(ALICE, TaskQuery())
     assert page.total == 1
     assert page.tasks[0] == results[0]
+    # Once the first is done, a repeat gets its answer.
+    repeat = await tasks.create(ALICE, TaskCreate(title="exactly once"), idempotency_key="k-1")
+    assert repeat == results[0]
+
+
+_keys = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+
+
+async def leave_claim(db: Database, key: str, claimed_at: datetime, title: str) -> None:
+    """A claim on `key` as a create that is running (or whose process died) leaves it."""
+    digest = _digest(TaskCreate(title=title))
+    async with db.writing() as conn:
+        await conn.execute(
+            sa.insert(_keys).values(
+                user_id=ALICE, key=key, request_hash=digest, response=None, created_at=claimed_at
+            )
+        )
+
+
+async def test_a_key_claimed_by_a_running_create_is_in_flight(
+    db: Database, repo: TaskRepository, clock: Clock
+) -> None:
+    await leave_claim(db, "k-1", clock.now - timedelta(seconds=5), "Pay rent")
+
+    with pytest.raises(IdempotencyKeyInFlightError):
+        await repo.create(ALICE, TaskCreate(title="Pay rent"), idempotency_key="k-1")
+    with pytest.raises(IdempotencyKeyReusedError):
+        await repo.create(ALICE, TaskCreate(title="Other"), idempotency_key="k-1")
+    assert await titles(repo) == []
+
+
+async def test_a_stale_claim_is_taken_over(
+    db: Database, repo: TaskRepository, clock: Clock
+) -> None:
+    await leave_claim(db, "k-1", clock.now - STALE_CLAIM - timedelta(seconds=1), "Pay rent")
+
+    task = await repo.create(ALICE, TaskCreate(title="Pay rent"), idempotency_key="k-1")
+    repeat = await repo.create(ALICE, TaskCreate(title="Pay rent"), idempotency_key="k-1")
+
+    assert repeat == task
+    assert await titles(repo) == ["Pay rent"]
+
+
+async def test_a_failed_create_releases_its_key(db: Database, clock: Clock) -> None:
+    repo = TaskRepository(db, quota=1, clock=clock)
+    first = await add(repo, "first")
+    with pytest.raises(QuotaExceededError):
+        await repo.create(ALICE, TaskCreate(title="second"), idempotency_key="k-1")
+    await repo.delete(ALICE, first.id)
+
+    # At once, not after the claim goes stale.
+    second = await repo.create(ALICE, TaskCreate(title="second"), idempotency_key="k-1")
+
+    assert await titles(repo) == ["second"]
+    assert second.title == "second"
 
 
 async def test_creates_beyond_the_quota_are_refused_even_when_concurrent(db: Database) -> None:
