@@ -26,7 +26,9 @@ from http_adapter.mcp_http import METADATA_PATH, McpGuard, protected_resource_me
 from http_adapter.openapi import build_openapi
 from http_adapter.problems import HTTPProblem, problem_response
 from http_adapter.rate_limit import RateLimiter
+from http_adapter.security_headers import SecurityHeaders
 from http_adapter.settings import ApiSettings
+from http_adapter.slashes import redirecting_slashes
 from http_adapter.task_routes import task_routes
 from mcp_server.server import build_server
 from storage.conversations import ConversationRepository
@@ -119,6 +121,7 @@ def build_app(settings: ApiSettings) -> Starlette:
         Route("/mcp", McpGuard(mcp_app, ctx)),
     ]
     middleware = [
+        Middleware(SecurityHeaders),
         Middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
@@ -126,7 +129,7 @@ def build_app(settings: ApiSettings) -> Starlette:
             allow_headers=ALLOWED_HEADERS,
             expose_headers=EXPOSED_HEADERS,
             max_age=600,
-        )
+        ),
     ]
     app = Starlette(
         routes=routes,
@@ -138,6 +141,8 @@ def build_app(settings: ApiSettings) -> Starlette:
             Exception: _on_crash,
         },
     )
+    app.router.redirect_slashes = False
+    app.router.default = redirecting_slashes(app.router, ctx.base_url)
     app.state.ctx = ctx
     return app
 

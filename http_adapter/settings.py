@@ -114,3 +114,12 @@ class ApiSettings(ServerSettings):
             if hostname:
                 hosts.append(hostname)
         return hosts
+
+    # Hostile input: clock skew allowed on the tokens' times.
+    jwt_leeway_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=300,
+        validation_alias="JWT_LEEWAY_S",
+        description="seconds of clock skew allowed on a token's exp, nbf and iat",
+    )

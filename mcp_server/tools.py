@@ -11,16 +11,16 @@ from typing import Annotated, TypeVar
 from fastmcp import FastMCP
 from fastmcp.tools import Tool
 from mcp.types import ToolAnnotations
-from pydantic import MISSING, BaseModel, Field, StrictBool, StringConstraints
+from pydantic import MISSING, BaseModel, Field, StrictBool
 
 from mcp_server.errors import reports_storage_errors
 from mcp_server.results import returns_tool_result
 from mcp_server.schemas import self_contained
 from storage.models import (
     MAX_ID,
-    MAX_KEY,
     Description,
     DueDate,
+    IdempotencyKeyText,
     Priority,
     SearchText,
     SortKey,
@@ -62,8 +62,7 @@ ExpectedVersion = Annotated[
     ),
 ]
 IdempotencyKey = Annotated[
-    str | None,
-    StringConstraints(min_length=1, max_length=MAX_KEY),
+    IdempotencyKeyText | None,
     Field(
         description="Optional key that makes retries safe: repeating the call with the same "
         "key and arguments within 24 hours returns the first task instead of adding another."
