@@ -125,9 +125,10 @@ def _task_id(request: Request) -> int:
     raw: str = request.path_params["task_id"]
     # Ten digits hold every id (leading zeros aside); a longer number names no task and is
     # never converted (int() of thousands of digits raises).
-    if not _DIGITS.fullmatch(raw) or len(raw.lstrip("0")) > 10:
+    significant = raw.lstrip("0")
+    if not _DIGITS.fullmatch(raw) or len(significant) > 10:
         raise HTTPProblem(404, "No task has this id.")
-    task_id = int(raw)
+    task_id = int(significant or "0")
     if not 1 <= task_id <= MAX_ID:
         raise HTTPProblem(404, f"Task {task_id} not found.")
     return task_id
