@@ -60,7 +60,8 @@ class TaskOut(TaskView):
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    message: str = Field(min_length=1, max_length=4000, pattern=r"^[^\x00]*\S[^\x00]*$")
+    # Not blank, and no NUL anywhere (`\S` alone would take a NUL as the non-blank character).
+    message: str = Field(min_length=1, max_length=4000, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")
     conversation_id: Annotated[str, Field(min_length=1, max_length=64), NoNul] | None = None
 
 

@@ -38,9 +38,8 @@ from storage.tasks import TaskRepository
 
 _F = TypeVar("_F", bound=Callable[..., Awaitable[BaseModel]])
 
-TaskId = Annotated[
-    int, Field(ge=1, le=MAX_ID, description="The task's id, as returned by list_tasks.")
-]
+# No upper bound: an id past what the column holds is "not found", like any unknown id.
+TaskId = Annotated[int, Field(ge=1, description="The task's id, as returned by list_tasks.")]
 TitleArg = Annotated[Title, Field(description="Short title, 1-200 characters.")]
 DescriptionArg = Annotated[
     Description | None, Field(description="Longer notes, up to 1000 characters.")
