@@ -100,12 +100,13 @@ async def test_any_request_gets_a_2xx_or_a_4xx_and_storage_holds_what_the_answer
     name = user_name.encode("utf-8", "replace").decode().replace("\x00", "").replace("/", "")
     user = f"{name}~{next(_users)}"
     base = f"/api/{quote(user, safe='')}/tasks"
-    auth = api.auth(user)
+    # Headers as bytes: some values drawn are not ASCII, which httpx sends only as bytes.
+    auth = {name.encode(): value.encode() for name, value in api.auth(user).items()}
     said: dict[int, dict[str, Any]] = {}  # what the answers say the user's tasks are
     made: list[int] = []
 
     for method, ref, payload, extra in steps:
-        headers: dict[str, str | bytes] = dict(auth)
+        headers = dict(auth)
         if method == "LIST":
             response = await api.client.get(f"{base}?{_query_string(payload)}", headers=headers)
             _check_answer(response)
@@ -113,9 +114,9 @@ async def test_any_request_gets_a_2xx_or_a_4xx_and_storage_holds_what_the_answer
                 assert all(task["id"] in said for task in response.json())
             continue
         if method == "POST":
-            headers["Content-Type"] = "application/json"
+            headers[b"Content-Type"] = b"application/json"
             if extra is not None:
-                headers["Idempotency-Key"] = extra.encode("utf-8", "surrogatepass")
+                headers[b"Idempotency-Key"] = extra.encode("utf-8", "surrogatepass")
             response = await api.client.post(base, content=payload, headers=headers)
             _check_answer(response)
             if response.status_code == 201:
@@ -127,9 +128,9 @@ async def test_any_request_gets_a_2xx_or_a_4xx_and_storage_holds_what_the_answer
             continue
         task_id = str(made[ref % len(made)] if made and isinstance(ref, int) else ref)
         if extra is not None:
-            headers["If-Match"] = extra
+            headers[b"If-Match"] = extra.encode()
         if payload is not None:
-            headers["Content-Type"] = "application/json"
+            headers[b"Content-Type"] = b"application/json"
         response = await api.client.request(
             method, f"{base}/{quote(task_id, safe='%')}", content=payload, headers=headers
         )

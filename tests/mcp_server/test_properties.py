@@ -51,7 +51,7 @@ anything = st.tuples(
 )
 # Well-formed calls on a task of the user's, some with a version guard of any number.
 versions = st.fixed_dictionaries({}, optional={"expected_version": integers})
-on_a_task = st.one_of(
+on_a_task: st.SearchStrategy[tuple[str, dict[str, Any], int]] = st.one_of(
     st.tuples(st.sampled_from(["get_task", "complete_task"]), st.just({}), which),
     st.tuples(st.just("delete_task"), versions, which),
     st.tuples(

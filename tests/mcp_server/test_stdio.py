@@ -75,7 +75,7 @@ async def test_every_bad_line_is_answered_or_logged_and_the_server_keeps_serving
             assert initialized["result"]["serverInfo"]["name"] == "todo-mcp"
             await process.stdin.send(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}\n')
 
-            answers = []
+            answers: list[dict[str, Any] | None] = []
             for line, expected in BAD_LINES:
                 await process.stdin.send(line + b"\n")
                 # A ping after each line: its answer comes after the bad line's, if any.
