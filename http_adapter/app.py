@@ -182,5 +182,7 @@ async def _on_http_exception(_request: Request, exc: Exception) -> Response:
 
 
 async def _on_crash(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # The path is the client's: cut short, so that one request cannot flood the log.
+    path = request.url.path[:200]
+    log.exception("unhandled error on %s %s", request.method, path, exc_info=exc)
     return problem_response(HTTPProblem(500, "Something went wrong on our side."))

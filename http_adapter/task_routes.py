@@ -45,15 +45,16 @@ def task_routes(ctx: AppContext) -> list[Route]:
         body = await read_body(request, TaskBody)
         arguments = body.model_dump(mode="json")
         key = _idempotency_key(request)
+        # Whatever can refuse the request is settled before the task is written: after that,
+        # only the id is added to what is already built.
+        tasks_url = f"{ctx.base_url(request)}/api/{url_segment(user)}/tasks"
         if key is not None:
             arguments["idempotency_key"] = key
             async with ctx.in_flight(user, key):
                 task = await ctx.call_tool(user, "add_task", arguments)
         else:
             task = await ctx.call_tool(user, "add_task", arguments)
-        # The user id is the token's `sub`: any text. Percent-encoded, the header stays ASCII
-        # (a raw `ユ` cannot be sent at all) and `a?b#c` stays one path segment.
-        location = f"{ctx.base_url(request)}/api/{url_segment(user)}/tasks/{task['id']}"
+        location = f"{tasks_url}/{task['id']}"
         return _task_response(task, status=201, headers={"Location": location})
 
     async def get_task(request: Request) -> Response:
@@ -117,7 +118,9 @@ def task_routes(ctx: AppContext) -> list[Route]:
 
 
 def url_segment(identifier: str) -> str:
-    """An identifier as one percent-encoded path segment (RFC 3986)."""
+    """An identifier as one percent-encoded path segment (RFC 3986). A user id is the token's
+    `sub`, any text: encoded, a header stays ASCII (a raw `ユ` cannot be sent at all) and
+    `a?b#c` stays one segment."""
     return quote(identifier, safe="")
 
 
