@@ -822,3 +822,24 @@ async def test_a_conversation_id_with_a_nul_is_not_found(chat_api: Api, method: 
 
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_model_reply_or_tool_call_with_a_nul_is_kept_without_it(
+    chat_api: Api, fake_gemini: FakeGemini
+) -> None:
+    # PostgreSQL cannot store U+0000 in text; the model's words are not ours to refuse, so the
+    # conversation keeps them with U+FFFD instead, on both backends alike.
+    fake_gemini.queue(
+        call("add_task", {"title": "Buy\x00 milk"}),
+        call("add_task", {"title": "Buy milk"}),
+        text("Added\x00 it."),
+    )
+
+    answer = await chat_ok(chat_api, ALICE, "Add buy milk")
+
+    stored = await conversation(chat_api, ALICE, answer["conversation_id"])
+    reply = stored["messages"][-1]
+    assert reply["content"] == "Added\ufffd it."
+    assert reply["tool_calls"][0]["arguments"] == {"title": "Buy\x00 milk"}
+    assert "NUL" in reply["tool_calls"][0]["result"]["error"]
+    assert [task["title"] for task in await tasks_of(chat_api, ALICE)] == ["Buy milk"]
