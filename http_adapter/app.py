@@ -29,8 +29,10 @@ from http_adapter.metrics import Metrics, ToolCallMetrics
 from http_adapter.middleware import REQUEST_ID_HEADER, RequestMiddleware, current_request_id
 from http_adapter.openapi import build_openapi
 from http_adapter.problems import HTTPProblem, problem_response
+from http_adapter.security_headers import SecurityHeaders
 from http_adapter.settings import ApiSettings
 from http_adapter.shutdown import SHUTDOWN_STATE
+from http_adapter.slashes import redirecting_slashes
 from http_adapter.task_routes import task_routes
 from mcp_server.server import build_server
 from storage.conversations import ConversationRepository
@@ -142,6 +144,7 @@ def build_app(settings: ApiSettings) -> Starlette:
     middleware = [
         # Outermost: every answer (preflights and errors too) gets its request id and log line.
         Middleware(RequestMiddleware, metrics=metrics),
+        Middleware(SecurityHeaders),
         Middleware(
             HostGuard,
             allowed=settings.host_allow_list(),
@@ -168,6 +171,8 @@ def build_app(settings: ApiSettings) -> Starlette:
             Exception: _on_crash,
         },
     )
+    app.router.redirect_slashes = False
+    app.router.default = redirecting_slashes(app.router, ctx.base_url)
     app.state.ctx = ctx
     return app
 
@@ -220,7 +225,9 @@ async def _on_client_gone(_request: Request, _exc: Exception) -> Response:
 
 
 async def _on_crash(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # The path is the client's: cut short, so that one request cannot flood the log.
+    path = request.url.path[:200]
+    log.exception("unhandled error on %s %s", request.method, path, exc_info=exc)
     # Answered outside the request middleware, so the request id is added here.
     request_id = current_request_id()
     headers = {REQUEST_ID_HEADER: request_id} if request_id else None

@@ -140,7 +140,7 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> Principal:
         cached = self._verified.get(token)
-        if cached is not None and cached.expires_at > time.time():
+        if cached is not None and cached.expires_at + self.settings.jwt_leeway_s > time.time():
             return cached
         principal = await self._verify(token)
         if len(self._verified) >= _VERIFIED_CACHE_SIZE:
@@ -180,7 +180,15 @@ class TokenVerifier:
             options["verify_aud"] = False
         try:
             claims = jwt.decode(
-                token, key, algorithms=[alg], options=options, issuer=issuer, audience=audience
+                token,
+                key,
+                algorithms=[alg],
+                options=options,
+                issuer=issuer,
+                audience=audience,
+                # A sign-in server whose clock runs a little ahead issues tokens that are, here,
+                # not yet valid (iat, nbf); one running behind, tokens already expired.
+                leeway=self.settings.jwt_leeway_s,
             )
         except jwt.ExpiredSignatureError:
             raise _unauthorized("The token has expired.") from None
@@ -193,10 +201,24 @@ class TokenVerifier:
             raise _unauthorized("The token has no subject.")
         if len(subject) > MAX_KEY:
             raise _unauthorized(f"The token's subject is longer than {MAX_KEY} characters.")
+        if not _storable(subject):
+            raise _unauthorized("The token's subject contains U+0000 or an unpaired surrogate.")
         expires_at = claims.get("exp")
         if not isinstance(expires_at, int | float):
             raise _unauthorized("The token has no expiry.")
         return Principal(user_id=subject, claims=claims, token=token, expires_at=int(expires_at))
+
+
+def _storable(text: str) -> bool:
+    """Whether text can be a user id in the database: UTF-8 (a JSON string may hold an unpaired
+    surrogate, which no encoder writes) and no NUL (which PostgreSQL cannot hold)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # --- secrets and signing -----------------------------------------------------------------------

@@ -96,13 +96,13 @@ def chat_routes(
     async def get_conversation(request: Request) -> Response:
         user = await ctx.authorize(request)
         with storage_problems():
-            found = await conversations.detail(user, request.path_params["conversation_id"])
+            found = await conversations.detail(user, _conversation_id(request))
         return JSONResponse(found.model_dump(mode="json"))
 
     async def delete_conversation(request: Request) -> Response:
         user = await ctx.authorize(request)
         with storage_problems():
-            await conversations.delete(user, request.path_params["conversation_id"])
+            await conversations.delete(user, _conversation_id(request))
         return Response(status_code=204)
 
     base = "/api/{user_id}"
@@ -114,6 +114,14 @@ def chat_routes(
             {"GET": get_conversation, "DELETE": delete_conversation},
         ),
     ]
+
+
+def _conversation_id(request: Request) -> str:
+    conversation_id: str = request.path_params["conversation_id"]
+    # Ids are UUIDs: one with a NUL (which PostgreSQL cannot even compare) names none.
+    if "\x00" in conversation_id:
+        raise HTTPProblem(404, "Conversation not found.")
+    return conversation_id
 
 
 @contextmanager

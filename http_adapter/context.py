@@ -24,6 +24,13 @@ REST_DETAIL = {
     "idempotency_key_in_flight": "A request with this Idempotency-Key is still in progress.",
 }
 
+# Where the fault lies, for the kinds answered 422 that are not about the tool's arguments.
+REST_ERRORS = {
+    "idempotency_key_reused": [
+        {"loc": ["header", "Idempotency-Key"], "msg": "already used with a different body"}
+    ],
+}
+
 
 def bearer_challenge(error: AuthError, *extra: str) -> str:
     """The `WWW-Authenticate` value for a 401 (RFC 6750)."""
@@ -62,7 +69,7 @@ class AppContext:
             return await self.dispatcher.call(user, name, arguments)
         except TaskToolError as exc:
             status = STATUS_OF_KIND[exc.kind]
-            errors = exc.details if exc.kind == "invalid_arguments" else None
+            errors = exc.details if exc.kind == "invalid_arguments" else REST_ERRORS.get(exc.kind)
             # The tool's text advises a model which tool to call next; an HTTP client gets
             # the plain fact instead.
             template = REST_DETAIL.get(exc.kind)

@@ -55,13 +55,52 @@ async def read_body(request: Request, model: type[Model]) -> Model:
         body += chunk
         if len(body) > MAX_BODY_BYTES:
             raise HTTPProblem(413, "The request body is larger than 64 KiB.")
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise HTTPProblem(400, "The request body is not valid JSON.") from None
+    data = parse_json(body)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise HTTPProblem(
             422, "The request body is not valid.", errors=error_list(exc.errors(), "body")
         ) from None
+
+
+class _DuplicateKeyError(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads keeps the last of two equal keys; a proxy or a validator in front of us may
+    # keep the first. Refused, both read the same body.
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKeyError(key)
+            seen.add(key)
+    return result
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(body: bytes | bytearray) -> Any:
+    """A request body as JSON: 400 when it is not JSON (including NaN, Infinity, numbers of
+    thousands of digits and nesting too deep to parse), 422 when an object names a key twice."""
+    try:
+        return json.loads(
+            body, object_pairs_hook=_object_without_duplicates, parse_constant=_no_constant
+        )
+    except _DuplicateKeyError as exc:
+        raise HTTPProblem(
+            422,
+            "The request body names a field more than once.",
+            errors=[{"loc": ["body", exc.key], "msg": "given more than once"}],
+        ) from None
+    except RecursionError:
+        raise HTTPProblem(400, "The request body is nested too deeply.") from None
+    except ValueError:
+        raise HTTPProblem(400, "The request body is not valid JSON.") from None

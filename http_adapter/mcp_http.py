@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from http_adapter.auth import AuthError
 from http_adapter.context import AppContext, bearer_challenge
 from http_adapter.hosts import parse_host
+from http_adapter.mcp_envelope import screened
 from http_adapter.middleware import note_user
 from http_adapter.problems import PROBLEM_JSON, problem_body
 
@@ -67,7 +68,9 @@ class McpGuard:
         )
         scope["user"] = AuthenticatedUser(token)
         scope["auth"] = AuthCredentials([])
-        await self._app(scope, receive, send)
+        checked = await screened(scope, receive, send)
+        if checked is not None:
+            await self._app(scope, checked, send)
 
 
 def protected_resource_metadata(ctx: AppContext) -> Any:

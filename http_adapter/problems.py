@@ -53,9 +53,16 @@ def problem_body(
         "status": status,
         "detail": detail,
     }
+    if errors is None and status == 422:
+        # Every 422 lists what is wrong (the README promises it), if only as the detail.
+        errors = [{"loc": [], "msg": detail}]
     if errors is not None:
         body["errors"] = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in errors]
     return body
+
+
+# Also on the answers made outside the middleware (an unhandled error's 500).
+_PROBLEM_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
 
 
 def problem_response(problem: HTTPProblem) -> Response:
@@ -63,6 +70,6 @@ def problem_response(problem: HTTPProblem) -> Response:
     return Response(
         json.dumps(body),
         status_code=problem.status,
-        headers=problem.headers,
+        headers={**_PROBLEM_HEADERS, **problem.headers},
         media_type=PROBLEM_JSON,
     )

@@ -3,12 +3,41 @@ the OpenAPI document all validate with the same rules."""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from storage.models import SearchText, TaskCreate, TaskQuery, TaskUpdate, TaskView
+from storage.models import (
+    NoNul,
+    PageLimit,
+    PageOffset,
+    SearchText,
+    TaskCreate,
+    TaskQuery,
+    TaskUpdate,
+    TaskView,
+)
+
+_DIGITS = re.compile(r"[0-9]+")
+# More digits than any limit or offset needs; int() of thousands of digits raises.
+_MAX_DIGITS = 20
+
+
+def _query_integer(value: Any) -> Any:
+    """A query-string integer written as ASCII digits only. Left to themselves int() and
+    pydantic's lax mode also take `1_0`, `+5`, ` 5`, `1.0` and other scripts' digits."""
+    if isinstance(value, str):
+        if not _DIGITS.fullmatch(value):
+            raise ValueError("must be a whole number written with the digits 0-9")
+        if len(value) > _MAX_DIGITS:
+            raise ValueError("is far too large")
+        return int(value)
+    return value
+
+
+QueryInteger = BeforeValidator(_query_integer)
 
 # POST creates from these fields; PUT replaces with them (omitted ones back at their defaults).
 TaskBody = TaskCreate
@@ -21,6 +50,8 @@ class ListParams(TaskQuery):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     query: SearchText = Field(default=None, alias="q")
+    limit: Annotated[PageLimit, QueryInteger] = 100
+    offset: Annotated[PageOffset, QueryInteger] = 0
 
 
 class TaskOut(TaskView):
@@ -30,8 +61,9 @@ class TaskOut(TaskView):
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    message: str = Field(min_length=1, max_length=4000, pattern=r"^[^\x00]*\S[^\x00]*$")
-    conversation_id: str | None = Field(default=None, min_length=1, max_length=64)
+    # Not blank, and no NUL anywhere (`\S` alone would take a NUL as the non-blank character).
+    message: str = Field(min_length=1, max_length=4000, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")
+    conversation_id: Annotated[str, Field(min_length=1, max_length=64), NoNul] | None = None
     timezone: str | None = Field(
         default=None,
         max_length=64,
@@ -49,7 +81,7 @@ class ChatRequest(BaseModel):
         return value
 
 
-def error_list(errors: list[Any], prefix: str) -> list[dict[str, Any]]:
+def error_list(errors: list[Any], *prefix: str) -> list[dict[str, Any]]:
     return [
-        {"loc": [prefix, *e["loc"]], "msg": e["msg"].removeprefix("Value error, ")} for e in errors
+        {"loc": [*prefix, *e["loc"]], "msg": e["msg"].removeprefix("Value error, ")} for e in errors
     ]

@@ -171,3 +171,12 @@ class ApiSettings(ServerSettings):
     @classmethod
     def _lower_case(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    # Hostile input: clock skew allowed on the tokens' times.
+    jwt_leeway_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=300,
+        validation_alias="JWT_LEEWAY_S",
+        description="seconds of clock skew allowed on a token's exp, nbf and iat",
+    )

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import quote
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -15,9 +16,13 @@ from http_adapter.context import AppContext
 from http_adapter.endpoints import Handler, TaskJSONResponse, read_body, route
 from http_adapter.problems import HTTPProblem
 from http_adapter.schemas import ListParams, TaskBody, TaskPatch, error_list
-from storage.models import MAX_ID, MAX_KEY
+from storage.models import MAX_ID, IdempotencyKeyText
 
-_STRONG_ETAG = re.compile(r'"(\d+)"')
+# ASCII digits only, and no more than a version can have: `\d` would take other scripts' digits
+# and int() of thousands of digits raises.
+_STRONG_ETAG = re.compile(r'"([0-9]{1,10})"')
+_DIGITS = re.compile(r"[0-9]+")
+_IDEMPOTENCY_KEY: TypeAdapter[str] = TypeAdapter(IdempotencyKeyText)
 
 
 def task_routes(ctx: AppContext) -> list[Route]:
@@ -39,15 +44,16 @@ def task_routes(ctx: AppContext) -> list[Route]:
         user = await ctx.authorize(request)
         body = await read_body(request, TaskBody)
         arguments = body.model_dump(mode="json")
-        key = request.headers.get("idempotency-key")
+        key = _idempotency_key(request)
+        # Whatever can refuse the request is settled before the task is written: after that,
+        # only the id is added to what is already built.
+        tasks_url = f"{ctx.base_url(request)}/api/{url_segment(user)}/tasks"
         if key is not None:
-            if not 1 <= len(key) <= MAX_KEY:
-                raise HTTPProblem(422, f"Idempotency-Key must be 1 to {MAX_KEY} characters.")
             # Storage claims the key before the create: a second request with it, in any
             # process, gets 409 while the first runs and the first's answer after.
             arguments["idempotency_key"] = key
         task = await ctx.call_tool(user, "add_task", arguments)
-        location = f"{ctx.base_url(request)}/api/{user}/tasks/{task['id']}"
+        location = f"{tasks_url}/{task['id']}"
         return _task_response(task, status=201, headers={"Location": location})
 
     async def get_task(request: Request) -> Response:
@@ -102,17 +108,46 @@ def task_routes(ctx: AppContext) -> list[Route]:
     return [
         route(base, {"GET": list_tasks, "POST": create_task}),
         route(
-            base + "/{task_id:int}",
+            # Any segment: the id is parsed after the route matched (`_task_id`), so that no
+            # id of any length can fail the routing itself.
+            base + "/{task_id}",
             {"GET": get_task, "PUT": replace_task, "PATCH": patch_task, "DELETE": delete_task},
         ),
     ]
 
 
+def url_segment(identifier: str) -> str:
+    """An identifier as one percent-encoded path segment (RFC 3986). A user id is the token's
+    `sub`, any text: encoded, a header stays ASCII (a raw `ユ` cannot be sent at all) and
+    `a?b#c` stays one segment."""
+    return quote(identifier, safe="")
+
+
 def _task_id(request: Request) -> int:
-    task_id: int = request.path_params["task_id"]
+    raw: str = request.path_params["task_id"]
+    # Ten digits hold every id (leading zeros aside); a longer number names no task and is
+    # never converted (int() of thousands of digits raises).
+    significant = raw.lstrip("0")
+    if not _DIGITS.fullmatch(raw) or len(significant) > 10:
+        raise HTTPProblem(404, "No task has this id.")
+    task_id = int(significant or "0")
     if not 1 <= task_id <= MAX_ID:
         raise HTTPProblem(404, f"Task {task_id} not found.")
     return task_id
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    try:
+        return _IDEMPOTENCY_KEY.validate_python(key)
+    except ValidationError as exc:
+        raise HTTPProblem(
+            422,
+            "The Idempotency-Key header is not valid.",
+            errors=error_list(exc.errors(), "header", "Idempotency-Key"),
+        ) from None
 
 
 def _public(task: dict[str, Any]) -> dict[str, Any]:

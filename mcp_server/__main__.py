@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     import anyio
 
     from mcp_server.server import build_server
+    from mcp_server.stdio import serve_stdio
     from storage.database import DatabaseURLError, resolve_url
     from storage.errors import StorageError
 
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         # As FastMCP.run does, on uvloop (a dependency outside Windows): every call crosses
         # threads several times (stdin, stdout, SQLite), and uvloop's wake-ups are cheaper.
         anyio.run(
-            functools.partial(server.run_async, "stdio", show_banner=False),
+            functools.partial(serve_stdio, server),
             backend_options={"use_uvloop": sys.platform != "win32"},
         )
     except StorageError as exc:

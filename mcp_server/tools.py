@@ -11,16 +11,16 @@ from typing import Annotated, TypeVar
 from fastmcp import FastMCP
 from fastmcp.tools import Tool
 from mcp.types import ToolAnnotations
-from pydantic import MISSING, BaseModel, Field, StrictBool, StringConstraints
+from pydantic import MISSING, BaseModel, Field, StrictBool
 
 from mcp_server.errors import reports_storage_errors
 from mcp_server.results import returns_tool_result
 from mcp_server.schemas import self_contained
 from storage.models import (
     MAX_ID,
-    MAX_KEY,
     Description,
     DueDate,
+    IdempotencyKeyText,
     Priority,
     SearchText,
     SortKey,
@@ -38,9 +38,8 @@ from storage.tasks import TaskRepository
 
 _F = TypeVar("_F", bound=Callable[..., Awaitable[BaseModel]])
 
-TaskId = Annotated[
-    int, Field(ge=1, le=MAX_ID, description="The task's id, as returned by list_tasks.")
-]
+# No upper bound: an id past what the column holds is "not found", like any unknown id.
+TaskId = Annotated[int, Field(ge=1, description="The task's id, as returned by list_tasks.")]
 TitleArg = Annotated[Title, Field(description="Short title, 1-200 characters.")]
 DescriptionArg = Annotated[
     Description | None, Field(description="Longer notes, up to 1000 characters.")
@@ -62,8 +61,7 @@ ExpectedVersion = Annotated[
     ),
 ]
 IdempotencyKey = Annotated[
-    str | None,
-    StringConstraints(min_length=1, max_length=MAX_KEY),
+    IdempotencyKeyText | None,
     Field(
         description="Optional key that makes retries safe: repeating the call with the same "
         "key and arguments within 24 hours returns the first task instead of adding another."

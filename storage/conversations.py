@@ -139,7 +139,9 @@ class ConversationRepository:
         values = {
             "conversation_id": conversation_id,
             "role": role,
-            "content": content,
+            # A model may write U+0000, which PostgreSQL cannot store in text (SQLite can): its
+            # words are kept on both alike, the NUL as U+FFFD. (JSON columns take it escaped.)
+            "content": content.replace("\x00", "\ufffd"),
             "tool_calls": tool_calls,
             "turn": turn,
             "created_at": now,

@@ -68,12 +68,17 @@ def _unique(tags: list[str]) -> list[str]:
     return list(dict.fromkeys(tags))
 
 
-def _no_nul(text: str) -> str:
-    # PostgreSQL cannot store U+0000 in text or jsonb (SQLite can): refuse it on both alike, as
-    # bad input, rather than fail in the database on one backend only.
+def no_nul(text: str) -> str:
+    # PostgreSQL cannot store or compare U+0000 in text or jsonb (SQLite can): refuse it on both
+    # alike, as bad input, rather than fail in the database on one backend only.
     if "\x00" in text:
         raise ValueError("must not contain the NUL character (U+0000)")
     return text
+
+
+# Every string that can reach the database carries this; the OpenAPI document recognises it and
+# describes the refusal as a pattern (http_adapter.openapi).
+NoNul = AfterValidator(no_nul)
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -88,26 +93,30 @@ def fold(text: str) -> str:
 Title = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE),
-    AfterValidator(_no_nul),
+    NoNul,
 ]
-Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION), AfterValidator(_no_nul)]
+Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION), NoNul]
 Tag = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TAG),
-    AfterValidator(_no_nul),
+    NoNul,
 ]
 Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_unique)]
 DueDate = Annotated[date, BeforeValidator(_iso_date)]
+# An idempotency key as the tools and the REST header take it.
+IdempotencyKeyText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_KEY), NoNul]
 # Search text; blank means no search at all.
 SearchText = Annotated[
     Annotated[
         str,
         StringConstraints(strip_whitespace=True, max_length=MAX_TITLE),
-        AfterValidator(_no_nul),
+        NoNul,
     ]
     | None,
     BeforeValidator(_blank_to_none),
 ]
+PageLimit = Annotated[int, Field(ge=1, le=500)]
+PageOffset = Annotated[int, Field(ge=0, le=MAX_ID)]
 StatusFilter = Literal["all", "pending", "completed"]
 SortKey = Literal[
     "created_at",
@@ -259,8 +268,8 @@ class TaskQuery(BaseModel):
     due_before: DueDate | None = None
     due_after: DueDate | None = None
     sort: SortKey = "created_at"
-    limit: Annotated[int, Field(ge=1, le=500)] = 100
-    offset: Annotated[int, Field(ge=0, le=MAX_ID)] = 0
+    limit: PageLimit = 100
+    offset: PageOffset = 0
 
 
 class TaskView(BaseModel):

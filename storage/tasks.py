@@ -330,6 +330,9 @@ class TaskRepository:
         raise StorageError("idempotency key contention")
 
     async def get(self, user_id: str, task_id: int) -> TaskPublic:
+        if not 1 <= task_id <= MAX_ID:
+            # No row can have it, and the drivers cannot even send it (an overflow).
+            raise TaskNotFoundError(task_id)
         async with self._db.autocommit() as conn:
             row = (await conn.execute(_SELECT_ONE, _key(user_id, task_id))).one_or_none()
         if row is None:
@@ -385,6 +388,7 @@ class TaskRepository:
         One UPDATE does it, guarded so that it touches the row only when some value really
         differs (and the version is the expected one): atomic without a transaction around
         it. Only when it touches nothing is the row read, to tell which case that was."""
+        await self._check_reachable(user_id, task_id, expected_version)
         given = changes.changes()
         if given:
             values = _column_values(given)
@@ -406,6 +410,7 @@ class TaskRepository:
         self, user_id: str, task_id: int, *, expected_version: int | None = None
     ) -> TaskPublic:
         """Delete a task and return it as it was."""
+        await self._check_reachable(user_id, task_id, expected_version)
         parameters: dict[str, Any] = _key(user_id, task_id)
         guarded = expected_version is not None
         if guarded:
@@ -427,6 +432,17 @@ class TaskRepository:
         raise VersionMismatchError(task_id, expected_version or 0, current.version)
 
     # --- helpers ----------------------------------------------------------------------------
+
+    async def _check_reachable(
+        self, user_id: str, task_id: int, expected_version: int | None
+    ) -> None:
+        """Ids and versions outside the columns' range are answered as what they mean (no
+        such task; not at that version) before any statement, which could not carry them."""
+        if not 1 <= task_id <= MAX_ID:
+            raise TaskNotFoundError(task_id)
+        if expected_version is not None and not 1 <= expected_version <= MAX_ID:
+            current = await self.get(user_id, task_id)
+            raise VersionMismatchError(task_id, expected_version, current.version)
 
     async def _insert(self, conn: AsyncConnection, values: dict[str, Any]) -> TaskPublic:
         """Insert the task and count it, within the user's quota."""

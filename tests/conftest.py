@@ -30,10 +30,14 @@ BACKENDS = ("sqlite", "postgres")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Every test on a database runs on each backend, unless marked `sqlite_only`."""
+    """Every test on a database runs on each backend, unless marked `sqlite_only` or
+    `postgres_only`."""
     if "database_url" in metafunc.fixturenames:
-        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
-        backends = BACKENDS[:1] if only_sqlite else BACKENDS
+        backends: tuple[str, ...] = BACKENDS
+        if metafunc.definition.get_closest_marker("sqlite_only") is not None:
+            backends = ("sqlite",)
+        elif metafunc.definition.get_closest_marker("postgres_only") is not None:
+            backends = ("postgres",)
         metafunc.parametrize("database_url", backends, indirect=True)
 
 

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import jwt
@@ -540,3 +541,81 @@ async def test_a_subject_longer_than_a_stored_user_id_is_refused_not_a_crash(api
     )
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+# --- clock skew and subjects no database can hold -------------------------------------------
+
+
+def _at(offset_s: int, **times: int) -> str:
+    """An HS256 token for alice whose named times (iat, nbf, exp) lie `offset` s from now."""
+    now = int(time.time())
+    claims: dict[str, Any] = {"sub": "alice", "iat": now, "exp": now + 600}
+    claims.update({name: now + offset_s + extra for name, extra in times.items()})
+    return hs256(claims)
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param(lambda: _at(10, iat=0), id="iat 10 s ahead"),
+        pytest.param(lambda: _at(10, nbf=0), id="nbf 10 s ahead"),
+        pytest.param(lambda: _at(-10, exp=0), id="exp 10 s ago"),
+    ],
+)
+async def test_a_token_within_the_default_clock_skew_is_accepted(
+    api: Api, token: Callable[[], str]
+) -> None:
+    response = await api.client.get(
+        "/api/alice/tasks", headers={"Authorization": f"Bearer {token()}"}
+    )
+
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param(lambda: _at(60, iat=0), id="iat 60 s ahead"),
+        pytest.param(lambda: _at(60, nbf=0), id="nbf 60 s ahead"),
+        pytest.param(lambda: _at(-60, exp=0), id="exp 60 s ago"),
+    ],
+)
+async def test_a_token_beyond_the_clock_skew_is_refused(api: Api, token: Callable[[], str]) -> None:
+    response = await api.client.get(
+        "/api/alice/tasks", headers={"Authorization": f"Bearer {token()}"}
+    )
+
+    assert refusal(response) == INVALID_TOKEN
+
+
+async def test_the_clock_skew_is_configurable(api_factory: ApiFactory) -> None:
+    async with api_factory(JWT_LEEWAY_S="0") as strict, api_factory(JWT_LEEWAY_S="120") as lax:
+        token = {"Authorization": f"Bearer {_at(60, nbf=0)}"}
+        refused = await strict.client.get("/api/alice/tasks", headers=token)
+        accepted = await lax.client.get("/api/alice/tasks", headers=token)
+
+    assert refusal(refused) == INVALID_TOKEN
+    assert accepted.status_code == 200, accepted.text
+
+
+@pytest.mark.parametrize("subject", ["a\x00b", "\x00", "a\ud800b"])
+async def test_a_subject_no_database_can_hold_is_refused_not_a_crash(
+    api: Api, subject: str
+) -> None:
+    now = int(time.time())
+    # PyJWT writes the claims with json.dumps, which escapes the NUL and the lone surrogate.
+    token = hs256({"sub": subject, "iat": now, "exp": now + 60})
+
+    response = await api.client.post(
+        f"/api/{quote(subject, safe='', errors='surrogatepass')}/tasks",
+        json={"title": "x"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    via_mcp = await api.client.post(
+        "/mcp",
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+    )
+
+    assert refusal(response) == INVALID_TOKEN
+    assert via_mcp.status_code == 401

@@ -91,6 +91,8 @@ TRIMMED_TEXTS = {
     "next line and no-break space only": ("\u0085\u00a0", False),
     "information separators, which are not trimmed": ("\x1c\x1d", True),
     "inner spaces count": ("a" + " " * 198 + "b", True),
+    "a NUL inside": ("a\x00b", False),
+    "a NUL padded": (" \x00 ", False),
 }
 
 
@@ -106,6 +108,7 @@ TRIMMED_TAGS = {
     "32 characters padded": (" " + "t" * 32 + " ", True),
     "33 characters": ("t" * 33, False),
     "em space only": ("\u2003", False),
+    "a NUL at the end": ("tag\x00", False),
 }
 
 
@@ -133,6 +136,38 @@ async def test_documented_title_and_tag_rules_match_what_is_accepted(api: Api) -
     assert answers == {
         key: {"app": accepted, "document": accepted} for key, (_, accepted) in cases.items()
     }
+
+
+def _string_schemas(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The string schemas of every text the app takes, by a name for the test."""
+    schemas = document["components"]["schemas"]
+    task = document["paths"]["/api/{user_id}/tasks"]
+    query = {p["name"]: p["schema"] for p in task["get"]["parameters"]}
+    header = {p["name"]: p["schema"] for p in task["post"]["parameters"]}
+
+    def text(schema: dict[str, Any]) -> dict[str, Any]:
+        if "anyOf" in schema:
+            return next(s for s in schema["anyOf"] if s.get("type") == "string")
+        return schema
+
+    return {
+        "description": text(schemas["TaskCreate"]["properties"]["description"]),
+        "patched title": text(schemas["TaskUpdate"]["properties"]["title"]),
+        "message": text(schemas["ChatRequest"]["properties"]["message"]),
+        "conversation_id": text(schemas["ChatRequest"]["properties"]["conversation_id"]),
+        "q": text(query["q"]),
+        "tag filter": text(query["tag"]),
+        "Idempotency-Key": header["Idempotency-Key"],
+    }
+
+
+async def test_every_text_that_refuses_nul_is_documented_so(api: Api) -> None:
+    document = (await api.client.get("/openapi.json")).json()
+
+    for name, schema in _string_schemas(document).items():
+        assert not _satisfies(schema, "a\x00b"), name
+        assert not _satisfies(schema, "\x00"), name
+        assert _satisfies(schema, "a b"), name
 
 
 async def test_list_offset_is_bounded_as_documented(api: Api) -> None:
@@ -174,9 +209,8 @@ CONFIG = schemathesis.Config.from_dict(
             "max-examples": 30,
             "deterministic": True,
             "database": "none",
-            # Text fields refuse U+0000 (PostgreSQL cannot store it), which the document does
-            # not say: see the note on storage/models.py in the report.
-            "allow-x00": False,
+            # Text fields refuse U+0000 (PostgreSQL cannot store it), and the document says so.
+            "allow-x00": True,
             # Unknown query parameters are ignored, as by most HTTP APIs; not an error to find.
             "allow-extra-parameters": False,
         },

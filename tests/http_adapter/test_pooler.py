@@ -25,7 +25,6 @@ from tests.agent.fake_gemini import FakeGemini, ModelRequest, Reply, call, text
 from tests.http_adapter.pgbouncer import pgbouncer, pgbouncer_path
 from tests.support.api import BASE_URL, Api, make_settings, running
 
-POSTGRES_ONLY = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 LOAD_S = 120
 USERS = [f"user-{n}" for n in range(8)]
 
@@ -78,7 +77,7 @@ def add_then_answer(request: ModelRequest) -> Reply:
     return call("add_task", {"title": request.last_user_text()})
 
 
-@POSTGRES_ONLY
+@pytest.mark.postgres_only
 async def test_rest_mcp_and_chat_under_load_through_pgbouncer(
     database_url: str, pgbouncer_port: int, tmp_path: Path
 ) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import httpx
@@ -1044,7 +1045,7 @@ async def test_concurrent_creates_with_one_key_make_one_task(api: Api) -> None:
     assert await total(api) == 1
 
 
-@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+@pytest.mark.postgres_only
 async def test_a_repeat_while_the_first_create_runs_is_409_then_the_first_completes(
     api: Api, database_url: str
 ) -> None:
@@ -1184,3 +1185,158 @@ async def test_cors_allows_the_configured_origins(api_factory: ApiFactory) -> No
                 headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
             )
             assert ("access-control-allow-origin" in response.headers) is allowed, origin
+
+
+# --- hostile input ------------------------------------------------------------------------------
+
+# User ids (a token's `sub` is any text) that a URL or a header cannot carry as they are.
+AWKWARD_USERS = ["ユ", "😀", "a?b#c", "a b", "%2F", "a%20b", "x;y=z", "é\u0301", "\\"]
+
+
+def user_url(user: str) -> str:
+    return f"/api/{quote(user, safe='')}/tasks"
+
+
+@pytest.mark.parametrize("user", AWKWARD_USERS)
+async def test_create_for_a_user_id_that_needs_escaping_answers_a_location_that_leads_to_the_task(
+    api: Api, user: str
+) -> None:
+    headers = {**api.auth(user), "Idempotency-Key": "once"}
+    first = await api.client.post(user_url(user), json={"title": "T"}, headers=headers)
+    retry = await api.client.post(user_url(user), json={"title": "T"}, headers=headers)
+
+    assert first.status_code == 201, first.text
+    assert first.json()["user_id"] == user
+    location = first.headers["location"]
+    assert location.isascii()
+    assert location == f"{BASE_URL}{user_url(user)}/{first.json()['id']}"
+    followed = await api.client.get(location, headers=api.auth(user))
+    assert followed.status_code == 200, followed.text
+    assert followed.json() == first.json()
+    # The retry replays the first answer, Location and all, and adds nothing.
+    assert retry.status_code == 201, retry.text
+    assert retry.json() == first.json()
+    assert retry.headers["location"] == location
+    listed_now = await api.client.get(user_url(user), headers=api.auth(user))
+    assert [task["id"] for task in listed_now.json()] == [first.json()["id"]]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["9" * 5000, "0" * 4990 + "1", "2147483648", "99999999999999999999", "\u0663", "\uff11", "abc"],
+)
+async def test_a_task_id_of_any_length_or_script_is_not_found_before_and_after_authentication(
+    api: Api, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    for method in ("GET", "PUT", "PATCH", "DELETE"):
+        anonymous = await api.client.request(method, task_url(path), json={"title": "x"})
+        signed = await api.client.request(
+            method, task_url(path), json={"title": "x"}, headers=api.auth(ALICE)
+        )
+        assert_problem(anonymous, 401)
+        assert_problem(signed, 404)
+        assert len(signed.text) < 1000
+
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
+async def test_a_task_id_with_leading_zeros_names_the_task(api: Api) -> None:
+    task = await create(api)
+
+    response = await api.client.get(task_url(f"000{task['id']}"), headers=api.auth(ALICE))
+
+    assert response.status_code == 200
+    assert response.json() == task
+
+
+@pytest.mark.parametrize(
+    "if_match", ['"' + "9" * 5000 + '"', '"2147483648"', '"\u0661"', '"1", "' + "7" * 4400 + '"']
+)
+async def test_an_if_match_naming_no_possible_version_fails_the_precondition(
+    api: Api, if_match: str
+) -> None:
+    task = await create(api)
+    # As bytes: some of the values are not ASCII, which httpx sends only as bytes.
+    headers = {name.encode(): value.encode() for name, value in api.auth(ALICE).items()}
+    headers[b"If-Match"] = if_match.encode()
+
+    replaced = await api.client.put(task_url(task["id"]), json={"title": "new"}, headers=headers)
+    deleted = await api.client.delete(task_url(task["id"]), headers=headers)
+
+    if if_match.startswith('"1"'):  # one of the tags is the task's own
+        assert replaced.status_code == 200, replaced.text
+        assert_problem(deleted, 412)
+    else:
+        assert_problem(replaced, 412)
+        assert_problem(deleted, 412)
+        assert (await fetch(api, task["id"])).json() == task
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["1_0", "1.0", "+5", " 5", "5 ", "-0", "\uff11\uff10", "\u0663", "0x10", "1e1", "9" * 5000, ""],
+)
+@pytest.mark.parametrize("name", ["limit", "offset"])
+async def test_an_integer_query_parameter_takes_ascii_digits_only(
+    api: Api, name: str, query: str
+) -> None:
+    response = await api.client.get(tasks_url(), params={name: query}, headers=api.auth(ALICE))
+
+    assert_validation_error(response, ["query", name])
+
+
+async def test_integer_query_parameters_in_plain_digits_are_taken(api: Api) -> None:
+    await create(api, title="A")
+    await create(api, title="B")
+
+    assert await titles(api, limit="01") == ["A"]
+    assert await titles(api, offset="1", limit="500") == ["B"]
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({"title": "a\x00b"}, ["body", "title"]),
+        ({"title": "t", "description": "\x00"}, ["body", "description"]),
+        ({"title": "t", "tags": ["ok", "b\x00d"]}, ["body", "tags", 1]),
+    ],
+)
+async def test_nul_in_a_body_is_refused_with_the_field_named(
+    api: Api, body: dict[str, Any], loc: list[str | int]
+) -> None:
+    task = await create(api)
+
+    created = await api.client.post(tasks_url(), json=body, headers=api.auth(ALICE))
+    patched = await api.client.patch(task_url(task["id"]), json=body, headers=api.auth(ALICE))
+
+    assert_validation_error(created, loc)
+    assert_validation_error(patched, loc)
+    assert await listed(api) == [task]
+
+
+@pytest.mark.parametrize("name", ["q", "tag"])
+async def test_nul_in_a_query_parameter_is_refused(api: Api, name: str) -> None:
+    response = await api.client.get(tasks_url(), params={name: "a\x00"}, headers=api.auth(ALICE))
+
+    assert_validation_error(response, ["query", name])
+
+
+async def test_nul_in_an_idempotency_key_is_refused_with_the_header_named(api: Api) -> None:
+    # No HTTP/1.1 server lets a NUL through in a header; an ASGI client can send one.
+    response = await api.client.post(
+        tasks_url(), json={"title": "t"}, headers={**api.auth(ALICE), "Idempotency-Key": "k\x00"}
+    )
+
+    assert_validation_error(response, ["header", "Idempotency-Key"])
+    assert await total(api) == 0
+
+
+async def test_an_idempotency_key_reused_with_another_body_is_a_422_naming_the_header(
+    api: Api,
+) -> None:
+    await api.client.post(tasks_url(), json={"title": "A"}, headers=keyed(api, "k"))
+
+    response = await api.client.post(tasks_url(), json={"title": "B"}, headers=keyed(api, "k"))
+
+    assert_validation_error(response, ["header", "Idempotency-Key"])
+    assert await titles(api) == ["A"]

@@ -697,3 +697,63 @@ async def test_an_unreachable_store_is_a_tool_error_without_driver_text() -> Non
                 assert "127.0.0.1" not in message
     finally:
         await db.dispose()
+
+
+# --- hostile arguments ----------------------------------------------------------------------
+
+# Past the 32-bit columns, past SQLite's 64-bit integers, and far beyond.
+HUGE = [2**31, 2**63, 2**64 + 1, 10**30]
+
+
+@pytest.mark.parametrize("number", HUGE)
+async def test_a_task_id_past_any_column_is_simply_not_found(
+    client: MCPClient, number: int
+) -> None:
+    for tool, extra in [
+        ("get_task", {}),
+        ("update_task", {"title": "x"}),
+        ("complete_task", {}),
+        ("delete_task", {}),
+    ]:
+        text = await fails(client, tool, task_id=number, **extra)
+        assert text.startswith(f"Task {number} not found."), text
+
+
+@pytest.mark.parametrize("number", HUGE)
+async def test_an_expected_version_past_any_column_is_a_version_mismatch(
+    client: MCPClient, number: int
+) -> None:
+    task = await ok(client, "add_task", title="kept")
+
+    updated = await fails(
+        client, "update_task", task_id=task["id"], title="x", expected_version=number
+    )
+    deleted = await fails(client, "delete_task", task_id=task["id"], expected_version=number)
+    missing = await fails(client, "delete_task", task_id=task["id"] + 1, expected_version=number)
+
+    assert updated.startswith(f"Task {task['id']} has changed"), updated
+    assert deleted.startswith(f"Task {task['id']} has changed"), deleted
+    assert missing.startswith(f"Task {task['id'] + 1} not found."), missing
+    assert await ok(client, "get_task", task_id=task["id"]) == task
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "name"),
+    [
+        ("add_task", {"title": "t", "idempotency_key": "k\x00"}, "idempotency_key"),
+        ("add_task", {"title": "a\x00"}, "title"),
+        ("add_task", {"title": "t", "tags": ["\x00"]}, "tags.0"),
+        ("add_task", {"title": "t", "description": "\x00"}, "description"),
+        ("list_tasks", {"query": "\x00"}, "query"),
+        ("list_tasks", {"tag": "a\x00"}, "tag"),
+    ],
+)
+async def test_nul_in_any_text_argument_is_an_invalid_argument_naming_it(
+    client: MCPClient, tool: str, arguments: dict[str, Any], name: str
+) -> None:
+    text = await fails(client, tool, **arguments)
+
+    assert text.startswith("Invalid arguments."), text
+    assert f"{name}: must not contain the NUL character (U+0000)" in text
+    assert "try again" not in text.lower()
+    assert await total(client) == 0

@@ -844,3 +844,33 @@ async def test_an_idempotent_replay_at_the_quota_still_answers(db: Database) -> 
     assert again == first
     with pytest.raises(QuotaExceededError):
         await repository.create("alice", TaskCreate(title="two"))
+
+
+# --- numbers no column can hold ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("number", [0, -1, 2**31, 2**63, 10**30])
+async def test_an_id_out_of_the_columns_range_is_not_found_without_a_driver_error(
+    tasks: TaskRepository, number: int
+) -> None:
+    with pytest.raises(TaskNotFoundError):
+        await tasks.get(ALICE, number)
+    with pytest.raises(TaskNotFoundError):
+        await tasks.update(ALICE, number, TaskUpdate(title="x"))
+    with pytest.raises(TaskNotFoundError):
+        await tasks.delete(ALICE, number)
+
+
+@pytest.mark.parametrize("number", [0, 2**31, 2**63, 10**30])
+async def test_a_version_out_of_the_columns_range_is_a_mismatch_without_a_driver_error(
+    tasks: TaskRepository, number: int
+) -> None:
+    task = await tasks.create(ALICE, TaskCreate(title="t"))
+
+    with pytest.raises(VersionMismatchError):
+        await tasks.update(ALICE, task.id, TaskUpdate(title="x"), expected_version=number)
+    with pytest.raises(VersionMismatchError):
+        await tasks.delete(ALICE, task.id, expected_version=number)
+    with pytest.raises(TaskNotFoundError):
+        await tasks.delete(ALICE, task.id + 1, expected_version=number)
+    assert await tasks.get(ALICE, task.id) == task

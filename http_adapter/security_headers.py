@@ -1,0 +1,40 @@
+"""Headers every answer carries: `X-Content-Type-Options: nosniff` always, and
+`Cache-Control: no-store` on whatever answers a route that takes a token (errors included), so
+no shared or browser cache keeps one user's tasks or conversations."""
+
+from __future__ import annotations
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# Every route under these takes a bearer token.
+_PRIVATE_PREFIXES = ("/api/", "/mcp/")
+_PRIVATE_PATHS = ("/mcp",)
+
+
+def is_private(scope: Scope) -> bool:
+    path: str = scope["path"]
+    if path in _PRIVATE_PATHS or path.startswith(_PRIVATE_PREFIXES):
+        return True
+    return any(name == b"authorization" for name, _ in scope["headers"])
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        private = is_private(scope)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["X-Content-Type-Options"] = "nosniff"
+                if private:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self._app(scope, receive, send_with_headers)
