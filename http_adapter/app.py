@@ -52,7 +52,15 @@ ALLOWED_HEADERS = [
     "Mcp-Session-Id",
     "Mcp-Protocol-Version",
 ]
-EXPOSED_HEADERS = ["Location", "ETag", "X-Total-Count", "Retry-After", "Mcp-Session-Id"]
+EXPOSED_HEADERS = [
+    "Location",
+    "ETag",
+    "X-Total-Count",
+    "Retry-After",
+    "Mcp-Session-Id",
+    # MCP hosts in a browser read resource_metadata from it to find where to sign in.
+    "WWW-Authenticate",
+]
 
 
 def _version() -> str:

@@ -1,13 +1,16 @@
 """The MCP server over Streamable HTTP at /mcp, behind the same bearer tokens as REST.
 
 The guard checks `Host` (DNS-rebinding), `Origin` and the token before anything reaches the MCP
-transport, then hands the transport a verified access token; tools read the user from it.
+transport, then hands the transport a verified access token; tools read the user from it. When an
+OAuth authorization server is configured, /mcp is an OAuth protected resource (RFC 9728): its 401
+points MCP hosts at the metadata naming that server, where users sign in.
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastmcp.server.auth import AccessToken
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
@@ -21,6 +24,7 @@ from http_adapter.context import AppContext, bearer_challenge
 from http_adapter.problems import PROBLEM_JSON, problem_body
 
 METADATA_PATH = "/.well-known/oauth-protected-resource/mcp"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class McpGuard:
@@ -40,18 +44,23 @@ class McpGuard:
             await _problem(421, "This host name is not served here.")(scope, receive, send)
             return
         origin = connection.headers.get("origin")
-        if origin is not None and not _origin_allowed(origin, settings.cors_origins):
+        if origin is not None and not self._origin_allowed(origin, connection):
             await _problem(403, "This origin may not use /mcp.")(scope, receive, send)
             return
+        base_url = self._ctx.base_url(connection)
         try:
             principal = await self._ctx.verifier.verify_header(
-                connection.headers.get("authorization")
+                connection.headers.get("authorization"), resource=f"{base_url}/mcp"
             )
         except AuthError as exc:
             headers = {}
             if exc.status == 401:
-                metadata = f'resource_metadata="{self._ctx.base_url(connection)}{METADATA_PATH}"'
-                headers["WWW-Authenticate"] = bearer_challenge(exc, metadata)
+                # Pointing a host at metadata with no authorization server would send it looking
+                # for one here (and fail); without one, the host is told nothing beyond Bearer.
+                extra = []
+                if settings.authorization_server is not None:
+                    extra.append(f'resource_metadata="{base_url}{METADATA_PATH}"')
+                headers["WWW-Authenticate"] = bearer_challenge(exc, *extra)
             await _problem(exc.status, exc.detail, headers)(scope, receive, send)
             return
         token = AccessToken(
@@ -66,22 +75,48 @@ class McpGuard:
         scope["auth"] = AuthCredentials([])
         await self._app(scope, receive, send)
 
+    def _origin_allowed(self, origin: str, connection: HTTPConnection) -> bool:
+        """`CORS_ORIGINS`, and the server's own origin: `PUBLIC_URL`'s, or the request's when its
+        `Host` passed the allow-list (with the check off, a rebound name would be "own" too)."""
+        allowed = self._ctx.settings.cors_origins
+        if "*" in allowed or origin in allowed:
+            return True
+        own = [self._ctx.settings.public_url] if self._ctx.settings.public_url else []
+        if self._hosts is not None:
+            own.append(str(connection.base_url))
+        wanted = _origin_of(origin)
+        return wanted is not None and any(_origin_of(url) == wanted for url in own)
+
 
 def protected_resource_metadata(ctx: AppContext) -> Any:
     async def endpoint(request: Request) -> Response:
-        body: dict[str, Any] = {
-            "resource": f"{ctx.base_url(request)}/mcp",
-            "bearer_methods_supported": ["header"],
-        }
-        if ctx.settings.better_auth_url:
-            body["authorization_servers"] = [ctx.settings.better_auth_url]
-        return JSONResponse(body)
+        issuer = ctx.settings.authorization_server
+        if issuer is None:
+            # Shared-secret mode: no one to sign in with, so no metadata that promises one.
+            return _problem(404, "/mcp takes a bearer token; there is no sign-in server here.")
+        return JSONResponse(
+            {
+                "resource": f"{ctx.base_url(request)}/mcp",
+                "authorization_servers": [issuer],
+                "bearer_methods_supported": ["header"],
+                "resource_name": "todo-mcp",
+            }
+        )
 
     return endpoint
 
 
-def _origin_allowed(origin: str, allowed: list[str]) -> bool:
-    return "*" in allowed or origin in allowed
+def _origin_of(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) with the scheme's default port filled in; None if not a URL."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme]
 
 
 def _hostname(host: str) -> str:
