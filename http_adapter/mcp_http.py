@@ -1,9 +1,9 @@
 """The MCP server over Streamable HTTP at /mcp, behind the same bearer tokens as REST.
 
 The guard checks `Host` (DNS-rebinding), `Origin` and the token before anything reaches the MCP
-transport, then hands the transport a verified access token; tools read the user from it. When an
-OAuth authorization server is configured, /mcp is an OAuth protected resource (RFC 9728): its 401
-points MCP hosts at the metadata naming that server, where users sign in.
+transport, then hands the transport a verified access token; tools read the user from it. /mcp is
+an OAuth protected resource (RFC 9728): its 401 points MCP hosts at its metadata, which names the
+authorization server users sign in with, when one is configured.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ class McpGuard:
             await self._app(scope, receive, send)
             return
         connection = HTTPConnection(scope)
-        settings = self._ctx.settings
         host = _hostname(connection.headers.get("host", "")).lower()
         if self._hosts is not None and host not in self._hosts:
             await _problem(421, "This host name is not served here.")(scope, receive, send)
@@ -55,12 +54,8 @@ class McpGuard:
         except AuthError as exc:
             headers = {}
             if exc.status == 401:
-                # Pointing a host at metadata with no authorization server would send it looking
-                # for one here (and fail); without one, the host is told nothing beyond Bearer.
-                extra = []
-                if settings.authorization_server is not None:
-                    extra.append(f'resource_metadata="{base_url}{METADATA_PATH}"')
-                headers["WWW-Authenticate"] = bearer_challenge(exc, *extra)
+                metadata = f'resource_metadata="{base_url}{METADATA_PATH}"'
+                headers["WWW-Authenticate"] = bearer_challenge(exc, metadata)
             await _problem(exc.status, exc.detail, headers)(scope, receive, send)
             return
         token = AccessToken(
@@ -90,18 +85,17 @@ class McpGuard:
 
 def protected_resource_metadata(ctx: AppContext) -> Any:
     async def endpoint(request: Request) -> Response:
+        body: dict[str, Any] = {
+            "resource": f"{ctx.base_url(request)}/mcp",
+            "bearer_methods_supported": ["header"],
+            "resource_name": "todo-mcp",
+        }
+        # Only a server a host can sign in with: in shared-secret mode the host is told of none
+        # (naming Better Auth's base URL, which is no authorization server, was a dead end).
         issuer = ctx.settings.authorization_server
-        if issuer is None:
-            # Shared-secret mode: no one to sign in with, so no metadata that promises one.
-            return _problem(404, "/mcp takes a bearer token; there is no sign-in server here.")
-        return JSONResponse(
-            {
-                "resource": f"{ctx.base_url(request)}/mcp",
-                "authorization_servers": [issuer],
-                "bearer_methods_supported": ["header"],
-                "resource_name": "todo-mcp",
-            }
-        )
+        if issuer is not None:
+            body["authorization_servers"] = [issuer]
+        return JSONResponse(body)
 
     return endpoint
 

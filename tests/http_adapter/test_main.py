@@ -44,6 +44,7 @@ _OURS = (
     "GEMINI_BASE_URL",
     "GEMINI_TIMEOUT_S",
     "CHAT_RATE_LIMIT",
+    "OAUTH_ISSUER",
 )
 
 

@@ -85,14 +85,22 @@ async def test_mcp_with_a_bad_token_is_401_invalid_token(oauth_api: Api) -> None
     assert f'resource_metadata="{METADATA_URL}"' in challenge
 
 
-async def test_shared_secret_mode_points_no_host_at_a_sign_in_it_does_not_have(api: Api) -> None:
+async def test_shared_secret_mode_401_points_at_metadata_naming_no_sign_in(api: Api) -> None:
     without = await post_initialize(api)
     bad = await post_initialize(api, Authorization="Bearer not-a-jwt")
+    metadata = await api.client.get(METADATA_PATH)
 
     assert without.status_code == 401, without.text
-    assert without.headers["www-authenticate"] == 'Bearer realm="todo-mcp"'
+    assert without.headers["www-authenticate"] == (
+        f'Bearer realm="todo-mcp", resource_metadata="{METADATA_URL}"'
+    )
     assert bad.status_code == 401, bad.text
-    assert bad.headers["www-authenticate"] == 'Bearer realm="todo-mcp", error="invalid_token"'
+    assert bad.headers["www-authenticate"] == (
+        f'Bearer realm="todo-mcp", resource_metadata="{METADATA_URL}", error="invalid_token"'
+    )
+    assert metadata.status_code == 200, metadata.text
+    assert metadata.json()["resource"] == f"{BASE_URL}/mcp"
+    assert "authorization_servers" not in metadata.json()
 
 
 async def test_mcp_with_a_token_initializes(api: Api) -> None:
@@ -222,16 +230,18 @@ async def test_oauth_issuer_names_another_authorization_server(api_factory: ApiF
     [{}, {"BETTER_AUTH_URL": BETTER_AUTH_URL, "OAUTH_ISSUER": "none"}],
     ids=["shared secret", "OAUTH_ISSUER=none"],
 )
-async def test_without_an_authorization_server_there_is_no_resource_metadata(
+async def test_without_an_authorization_server_the_metadata_names_none(
     api_factory: ApiFactory, settings: dict[str, str]
 ) -> None:
     async with api_factory(**settings) as api:
-        metadata = await api.client.get(METADATA_PATH)
-        challenge = (await post_initialize(api)).headers["www-authenticate"]
+        response = await api.client.get(METADATA_PATH)
 
-    assert metadata.status_code == 404, metadata.text
-    assert metadata.headers["content-type"] == "application/problem+json"
-    assert "resource_metadata" not in challenge
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "resource": f"{BASE_URL}/mcp",
+        "bearer_methods_supported": ["header"],
+        "resource_name": "todo-mcp",
+    }
 
 
 async def test_public_url_is_the_base_of_the_resource_and_its_metadata(

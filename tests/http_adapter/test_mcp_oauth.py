@@ -222,6 +222,7 @@ async def test_a_user_signs_in_through_better_auth_and_uses_mcp_as_themselves(
         at_rest = await api.client.get(
             f"/api/{user_id}/tasks", headers={"Authorization": f"Bearer {token}"}
         )
+        frontend_at_mcp = await post_initialize(api, Authorization=f"Bearer {frontend_token}")
 
     assert issuer == f"{better_auth}/api/auth"
     assert header["typ"] == "at+jwt"
@@ -234,6 +235,7 @@ async def test_a_user_signs_in_through_better_auth_and_uses_mcp_as_themselves(
     assert rest.status_code == 200, rest.text
     assert [task["title"] for task in rest.json()] == ["Sign the lease"]
     assert at_rest.status_code == 401, at_rest.text  # an access token for /mcp is for /mcp only
+    assert frontend_at_mcp.status_code == 200, frontend_at_mcp.text
 
 
 async def test_a_token_better_auth_issued_for_another_resource_is_refused_at_mcp(
