@@ -58,7 +58,15 @@ ALLOWED_HEADERS = [
     "Mcp-Protocol-Version",
     REQUEST_ID_HEADER,
 ]
-EXPOSED_HEADERS = ["Location", "ETag", "X-Total-Count", "Retry-After", REQUEST_ID_HEADER]
+EXPOSED_HEADERS = [
+    "Location",
+    "ETag",
+    "X-Total-Count",
+    "Retry-After",
+    REQUEST_ID_HEADER,
+    # MCP hosts in a browser read resource_metadata from it to find where to sign in.
+    "WWW-Authenticate",
+]
 
 
 def _version() -> str:

@@ -1,9 +1,11 @@
 """Bearer-token verification for REST and /mcp alike, and the tokens `todo-api token` signs.
 
 Accepted: HS256 tokens signed with the shared secret (`BETTER_AUTH_SECRET`, or the generated
-development secret) and asymmetric tokens of Better Auth's JWT plugin whose `kid` is in its
-JWKS. The token's `alg` picks the verifier from a fixed allow-list, so `none` and algorithm
-confusion (an HS256 token "signed" with a public key) have nowhere to go.
+development secret) and asymmetric tokens whose `kid` is in Better Auth's JWKS: those of its JWT
+plugin (`iss` = `aud` = `BETTER_AUTH_URL`) anywhere, and OAuth access tokens of its OAuth
+provider (`typ: at+jwt`, RFC 9068) only at the resource they were issued for (`aud`, RFC 8707),
+which is /mcp. The token's `alg` picks the verifier from a fixed allow-list, so `none` and
+algorithm confusion (an HS256 token "signed" with a public key) have nowhere to go.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ MAX_AUTHORIZATION_BYTES = 8 * 1024
 ASYMMETRIC_ALGORITHMS = frozenset({"EdDSA", "RS256", "ES256"})
 DEV_SECRET_FILE = "dev-secret"  # noqa: S105 (a file name, not a secret)
 _REQUIRED_CLAIMS = ["exp", "sub"]
+# RFC 9068 §4: the media type of an access token, with or without its `application/` prefix.
+_ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 # Verified tokens are remembered briefly so a busy client is not re-verified on every request.
 _VERIFIED_CACHE_SIZE = 4096
 
@@ -120,15 +124,21 @@ class TokenVerifier:
     settings: ApiSettings
     secret: str | None
     jwks: JwksCache | None = None
-    _verified: dict[str, Principal] = field(default_factory=dict)
+    _verified: dict[tuple[str, str | None], Principal] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: ApiSettings, secret: str | None) -> TokenVerifier:
-        jwks = JwksCache(settings.jwks_url) if settings.jwks_url else None
-        return cls(settings=settings, secret=secret, jwks=jwks)
+        # Nothing is fetched here: todo-api starts while the sign-in service is still down.
+        url = settings.access_token_jwks_url
+        return cls(settings=settings, secret=secret, jwks=JwksCache(url) if url else None)
 
-    async def verify_header(self, authorization: str | None) -> Principal:
-        """The principal of an `Authorization: Bearer ...` header, or an `AuthError`."""
+    async def verify_header(
+        self, authorization: str | None, *, resource: str | None = None
+    ) -> Principal:
+        """The principal of an `Authorization: Bearer ...` header, or an `AuthError`.
+
+        `resource` is the absolute URL of the protected resource being asked for (/mcp): OAuth
+        access tokens are accepted only when their audience names it, and nowhere without it."""
         if authorization is None:
             raise AuthError(401, "A bearer token is required.")
         if len(authorization) > MAX_AUTHORIZATION_BYTES:
@@ -136,19 +146,19 @@ class TokenVerifier:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthError(401, "The Authorization header must be 'Bearer <token>'.")
-        return await self.verify(token.strip())
+        return await self.verify(token.strip(), resource=resource)
 
-    async def verify(self, token: str) -> Principal:
-        cached = self._verified.get(token)
+    async def verify(self, token: str, *, resource: str | None = None) -> Principal:
+        cached = self._verified.get((token, resource))
         if cached is not None and cached.expires_at + self.settings.jwt_leeway_s > time.time():
             return cached
-        principal = await self._verify(token)
+        principal = await self._verify(token, resource)
         if len(self._verified) >= _VERIFIED_CACHE_SIZE:
             self._verified.clear()
-        self._verified[token] = principal
+        self._verified[(token, resource)] = principal
         return principal
 
-    async def _verify(self, token: str) -> Principal:
+    async def _verify(self, token: str, resource: str | None) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -165,11 +175,12 @@ class TokenVerifier:
             kid = header.get("kid")
             if not isinstance(kid, str) or not kid:
                 raise _unauthorized("The token names no signing key (kid).")
+            # Decided before any key is fetched: a token refused for what it is costs no fetch.
+            issuer, audience = self._asymmetric_iss_aud(header, resource)
             jwk = await self.jwks.key(kid)
             if jwk.algorithm_name != alg:
                 raise _unauthorized("The token's algorithm does not match its key.")
             key = jwk
-            issuer, audience = self.settings.jwks_issuer, self.settings.jwks_audience
         else:
             raise _unauthorized("The token's algorithm is not accepted.")
         if issuer is not None:
@@ -208,6 +219,26 @@ class TokenVerifier:
             raise _unauthorized("The token has no expiry.")
         return Principal(user_id=subject, claims=claims, token=token, expires_at=int(expires_at))
 
+    def _asymmetric_iss_aud(self, header: dict[str, Any], resource: str | None) -> tuple[str, str]:
+        """The `iss` and `aud` a JWKS-signed token must carry, by its kind.
+
+        An OAuth access token (`typ: at+jwt`) must come from the authorization server and name
+        `resource` among its audiences: one issued for another resource, or presented to a route
+        that is not a resource of ours (REST), is refused. Any other token is the JWT plugin's."""
+        typ = header.get("typ")
+        if isinstance(typ, str) and typ.lower() in _ACCESS_TOKEN_TYPES:
+            issuer = self.settings.authorization_server
+            if issuer is None:
+                raise _unauthorized("OAuth access tokens are not accepted by this server.")
+            if resource is None:
+                raise _unauthorized("An OAuth access token is accepted at /mcp only.")
+            return issuer, resource
+        issuer, audience = self.settings.jwks_issuer, self.settings.jwks_audience
+        if issuer is None or audience is None:
+            # Only the OAuth issuer is configured; nothing says whose other tokens would be.
+            raise _unauthorized("Only OAuth access tokens are accepted by this server.")
+        return issuer, audience
+
 
 def _storable(text: str) -> bool:
     """Whether text can be a user id in the database: UTF-8 (a JSON string may hold an unpaired
@@ -226,10 +257,10 @@ def _storable(text: str) -> bool:
 
 def signing_secret(settings: ApiSettings) -> str | None:
     """The HS256 secret: `BETTER_AUTH_SECRET`; with no auth configured at all, a development
-    secret generated once into the data dir; in JWKS-only mode, none."""
+    secret generated once into the data dir; in JWKS-only (or OAuth-only) mode, none."""
     if settings.better_auth_secret:
         return settings.better_auth_secret
-    if settings.jwks_url:
+    if settings.access_token_jwks_url:
         return None
     secret = load_or_create_dev_secret(settings.data_dir)
     log.warning(

@@ -13,11 +13,21 @@ from mcp_server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
 
+# `OAUTH_ISSUER=none`: no authorization server is advertised and no OAuth access token accepted.
+OAUTH_OFF = "none"
+
 
 def _split_list(value: object) -> object:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
     return value
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"must be an absolute http(s) URL, got {value!r}")
+    return value.rstrip("/")
 
 
 class ApiSettings(ServerSettings):
@@ -77,6 +87,12 @@ class ApiSettings(ServerSettings):
         validation_alias="CHAT_KEEPALIVE_S",
         description="seconds of silence after which a chat stream sends an SSE comment",
     )
+    # Sign-in to /mcp through an OAuth 2.1 authorization server (Better Auth's OAuth provider).
+    oauth_issuer: str | None = Field(
+        default=None,
+        validation_alias="OAUTH_ISSUER",
+        description="issuer of the OAuth access tokens /mcp accepts, or `none`",
+    )
 
     @field_validator("cors_origins", "allowed_hosts", mode="before")
     @classmethod
@@ -92,6 +108,7 @@ class ApiSettings(ServerSettings):
         "public_url",
         "gemini_api_key",
         "gemini_base_url",
+        "oauth_issuer",
         mode="before",
     )
     @classmethod
@@ -101,12 +118,14 @@ class ApiSettings(ServerSettings):
     @field_validator("better_auth_url", "better_auth_jwks_url", "public_url", "gemini_base_url")
     @classmethod
     def _absolute_http_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"must be an absolute http(s) URL, got {value!r}")
-        return value.rstrip("/")
+        return None if value is None else _http_url(value)
+
+    @field_validator("oauth_issuer")
+    @classmethod
+    def _issuer_url_or_none(cls, value: str | None) -> str | None:
+        if value is None or value.strip().lower() == OAUTH_OFF:
+            return None if value is None else OAUTH_OFF
+        return _http_url(value)
 
     @model_validator(mode="after")
     def _check_auth(self) -> ApiSettings:
@@ -133,6 +152,28 @@ class ApiSettings(ServerSettings):
     @property
     def jwks_audience(self) -> str | None:
         return self.jwt_audience or self.better_auth_url
+
+    @property
+    def authorization_server(self) -> str | None:
+        """The OAuth issuer whose access tokens /mcp accepts and advertises to MCP hosts:
+        Better Auth's OAuth provider (`{BETTER_AUTH_URL}/api/auth`) unless `OAUTH_ISSUER` says
+        otherwise; None when there is no such server, so none is advertised."""
+        if self.oauth_issuer == OAUTH_OFF:
+            return None
+        if self.oauth_issuer:
+            return self.oauth_issuer
+        if self.better_auth_url:
+            return f"{self.better_auth_url}/api/auth"
+        return None
+
+    @property
+    def access_token_jwks_url(self) -> str | None:
+        """Where the keys of OAuth access tokens are: Better Auth signs them with the JWT
+        plugin's keys, so the one JWKS serves both kinds of token when it is configured."""
+        if self.jwks_url:
+            return self.jwks_url
+        issuer = self.authorization_server
+        return f"{issuer}/jwks" if issuer else None
 
     def host_allow_list(self) -> list[str] | None:
         """`Host` values /mcp accepts, or None when the check is off (`*`)."""

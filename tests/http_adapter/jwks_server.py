@@ -52,11 +52,15 @@ class SigningKey:
             jwk = ECAlgorithm.to_jwk(public_key, as_dict=True)
         return {**jwk, "kid": self.kid, "alg": self.alg, "use": "sig"}
 
-    def sign(self, claims: dict[str, Any], *, kid: str | None = None) -> str:
-        """A token signed with this key; `kid` may name another key (to forge one)."""
-        return jwt.encode(
-            claims, self.private_key, algorithm=self.alg, headers={"kid": kid or self.kid}
-        )
+    def sign(
+        self, claims: dict[str, Any], *, kid: str | None = None, typ: str | None = None
+    ) -> str:
+        """A token signed with this key; `kid` may name another key (to forge one), `typ`
+        declares its kind (`at+jwt`: an OAuth access token)."""
+        headers: dict[str, Any] = {"kid": kid or self.kid}
+        if typ is not None:
+            headers["typ"] = typ
+        return jwt.encode(claims, self.private_key, algorithm=self.alg, headers=headers)
 
 
 def claims(

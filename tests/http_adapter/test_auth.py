@@ -20,8 +20,9 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from http_adapter.auth import AuthError, JwksCache, TokenVerifier
+from http_adapter.mcp_http import METADATA_PATH
 from tests.http_adapter.jwks_server import JWKS_PATH, JwksServer, SigningKey, claims, serving
-from tests.support.api import SECRET, Api, ApiFactory, make_settings
+from tests.support.api import BASE_URL, SECRET, Api, ApiFactory, make_settings, post_initialize
 from tests.support.problems import assert_problem
 from tests.support.processes import refused_port
 
@@ -619,3 +620,155 @@ async def test_a_subject_no_database_can_hold_is_refused_not_a_crash(
 
     assert refusal(response) == INVALID_TOKEN
     assert via_mcp.status_code == 401
+
+
+# --- OAuth access tokens (`typ: at+jwt`) of the authorization server ---------------------------
+
+MCP_RESOURCE = f"{BASE_URL}/mcp"
+
+
+def access_token_claims(
+    jwks: JwksServer, aud: str | list[str] = MCP_RESOURCE, **changes: Any
+) -> dict[str, Any]:
+    """Claims as Better Auth's OAuth provider writes them for a `resource` request."""
+    return claims(None) | {"iss": f"{jwks.url}/api/auth", "aud": aud} | changes
+
+
+async def mcp_answer(api: Api, token: str) -> str:
+    """`initialize` at /mcp with `token`: the status, then the challenge's error if any."""
+    response = await post_initialize(api, Authorization=f"Bearer {token}")
+    challenge = response.headers.get("www-authenticate", "")
+    return f"{response.status_code} {'invalid_token' if 'invalid_token' in challenge else ''}"
+
+
+async def test_oauth_access_tokens_for_mcp_are_accepted_at_mcp(
+    better_auth_api: Api, jwks: JwksServer, better_auth_keys: dict[str, SigningKey]
+) -> None:
+    userinfo = f"{jwks.url}/api/auth/oauth2/userinfo"  # Better Auth adds it for `openid`
+    accepted = {
+        (typ, str(aud)): better_auth_keys["EdDSA"].sign(access_token_claims(jwks, aud), typ=typ)
+        for typ in ("at+jwt", "application/at+jwt", "AT+JWT")
+        for aud in (MCP_RESOURCE, [MCP_RESOURCE, userinfo], [userinfo, MCP_RESOURCE])
+    }
+    answers = {case: await mcp_answer(better_auth_api, token) for case, token in accepted.items()}
+
+    assert answers == dict.fromkeys(accepted, "200 ")
+
+
+async def test_oauth_access_tokens_not_meant_for_mcp_are_refused_there(
+    better_auth_api: Api, jwks: JwksServer, better_auth_keys: dict[str, SigningKey]
+) -> None:
+    key = better_auth_keys["EdDSA"]
+    at_jwt = {
+        "for another resource": access_token_claims(jwks, "http://127.0.0.1/other"),
+        "for /mcp of another host": access_token_claims(jwks, "https://todo.example/mcp"),
+        "for a resource below /mcp": access_token_claims(jwks, f"{MCP_RESOURCE}/x"),
+        "for the JWT plugin's audience": access_token_claims(jwks, jwks.url),
+        "without aud": access_token_claims(jwks, aud=MCP_RESOURCE) | {"aud": None},
+        "from the JWT plugin's issuer": access_token_claims(jwks, iss=jwks.url),
+        "from another issuer": access_token_claims(jwks, iss="https://evil.example/api/auth"),
+        "expired": access_token_claims(jwks, exp=int(time.time()) - 3600),
+    }
+    answers = {}
+    for case, payload in at_jwt.items():
+        payload = {name: value for name, value in payload.items() if value is not None}
+        answers[case] = await mcp_answer(better_auth_api, key.sign(payload, typ="at+jwt"))
+    # Right iss and aud, but not declared an access token: the JWT plugin's rules apply.
+    undeclared = key.sign(access_token_claims(jwks))
+    answers["without typ at+jwt"] = await mcp_answer(better_auth_api, undeclared)
+
+    assert answers == dict.fromkeys([*at_jwt, "without typ at+jwt"], "401 invalid_token")
+
+
+async def test_jwt_plugin_token_is_still_accepted_at_mcp(
+    better_auth_api: Api, jwks: JwksServer, better_auth_keys: dict[str, SigningKey]
+) -> None:
+    token = better_auth_keys["EdDSA"].sign(claims(jwks.url), typ="JWT")
+
+    assert await mcp_answer(better_auth_api, token) == "200 "
+
+
+async def test_oauth_access_token_is_refused_on_rest(
+    better_auth_api: Api, jwks: JwksServer, better_auth_keys: dict[str, SigningKey]
+) -> None:
+    token = better_auth_keys["EdDSA"].sign(access_token_claims(jwks), typ="at+jwt")
+    assert await mcp_answer(better_auth_api, token) == "200 "  # the same token is good at /mcp
+
+    response = await list_tasks(better_auth_api, f"Bearer {token}")
+
+    assert_unauthorized(response)
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+
+
+async def test_access_token_audience_is_the_public_url(
+    api_factory: ApiFactory, jwks: JwksServer, better_auth_keys: dict[str, SigningKey]
+) -> None:
+    key = better_auth_keys["EdDSA"]
+    public = "https://todo.example.com"
+    async with api_factory(BETTER_AUTH_URL=jwks.url, PUBLIC_URL=public) as api:
+        for_public = await mcp_answer(
+            api, key.sign(access_token_claims(jwks, f"{public}/mcp"), typ="at+jwt")
+        )
+        for_request_url = await mcp_answer(
+            api, key.sign(access_token_claims(jwks, MCP_RESOURCE), typ="at+jwt")
+        )
+
+    assert for_public == "200 "
+    assert for_request_url == "401 invalid_token"
+
+
+async def test_oauth_issuer_decides_whose_access_tokens_are_accepted(
+    api_factory: ApiFactory, jwks: JwksServer, better_auth_keys: dict[str, SigningKey]
+) -> None:
+    key = better_auth_keys["EdDSA"]
+    issuer = "https://auth.example/oauth"
+    async with api_factory(BETTER_AUTH_URL=jwks.url, OAUTH_ISSUER=issuer) as api:
+        configured = await mcp_answer(
+            api, key.sign(access_token_claims(jwks, iss=issuer), typ="at+jwt")
+        )
+        default = await mcp_answer(api, key.sign(access_token_claims(jwks), typ="at+jwt"))
+    async with api_factory(BETTER_AUTH_URL=jwks.url, OAUTH_ISSUER="none") as api:
+        off = await mcp_answer(api, key.sign(access_token_claims(jwks), typ="at+jwt"))
+        plugin = await mcp_answer(api, key.sign(claims(jwks.url)))
+
+    assert configured == "200 "
+    assert default == "401 invalid_token"
+    assert off == "401 invalid_token"
+    assert plugin == "200 "
+
+
+async def test_oauth_issuer_alone_takes_keys_from_the_issuers_jwks(
+    api_factory: ApiFactory, jwks: JwksServer, better_auth_keys: dict[str, SigningKey]
+) -> None:
+    key = better_auth_keys["EdDSA"]
+    # Better Auth's layout: the issuer is {base}/api/auth and its keys are at {issuer}/jwks.
+    async with api_factory(OAUTH_ISSUER=f"{jwks.url}/api/auth", BETTER_AUTH_SECRET=None) as api:
+        access = await mcp_answer(api, key.sign(access_token_claims(jwks), typ="at+jwt"))
+        plugin = await mcp_answer(api, key.sign(claims(jwks.url)))
+        metadata = (await api.client.get(METADATA_PATH)).json()
+
+    assert access == "200 "
+    assert plugin == "401 invalid_token"  # no JWT plugin configured: nothing says whose it is
+    assert metadata["authorization_servers"] == [f"{jwks.url}/api/auth"]
+
+
+async def test_todo_api_starts_while_better_auth_is_down(
+    api_factory: ApiFactory, jwks: JwksServer, better_auth_keys: dict[str, SigningKey]
+) -> None:
+    jwks.stop()  # nothing listens at BETTER_AUTH_URL from the start
+    key = better_auth_keys["EdDSA"]
+    async with api_factory(BETTER_AUTH_URL=jwks.url) as api:
+        health = await api.client.get("/health")
+        metadata = await api.client.get(METADATA_PATH)
+        with_secret = await post_initialize(api, **api.auth("alice"))
+        needs_a_key = await post_initialize(
+            api,
+            Authorization=f"Bearer {key.sign(access_token_claims(jwks), typ='at+jwt')}",
+        )
+
+    assert health.status_code == 200, health.text
+    assert metadata.status_code == 200, metadata.text
+    assert with_secret.status_code == 200, with_secret.text
+    assert_problem(needs_a_key, 503)
+    assert "www-authenticate" not in needs_a_key.headers
+    assert jwks.fetches == 0

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.http_adapter.test_mcp_http import INITIALIZE, MCP_HEADERS, mcp_session
-from tests.support.api import Api
+from tests.http_adapter.test_mcp_http import mcp_session
+from tests.support.api import MCP_HEADERS, Api
+from tests.support.api import MCP_INITIALIZE as INITIALIZE
 
 
 @pytest.mark.parametrize(

@@ -5,73 +5,49 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
 import httpx2
 import pytest
 from fastmcp import Client
-from fastmcp.client.transports import StreamableHttpTransport
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.types import LATEST_PROTOCOL_VERSION
 
 from http_adapter.mcp_http import METADATA_PATH
-from tests.support.api import BASE_URL, Api, ApiFactory
+from tests.support.api import (
+    BASE_URL,
+    MCP_HEADERS,
+    MCP_SESSION_S,
+    Api,
+    ApiFactory,
+    mcp_client,
+    post_initialize,
+)
 from tests.support.environment import clean_environment
 
 TOOLS = {"add_task", "list_tasks", "get_task", "update_task", "complete_task", "delete_task"}
 METADATA_URL = f"{BASE_URL}{METADATA_PATH}"
 TODO_MCP = Path(sys.executable).parent / "todo-mcp"
-# Bounded waits: a session over the in-process app is quick, a stdio server starts cold.
-SESSION_S = 30
+# Bounded wait: a stdio server starts cold.
 STDIO_S = 60
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": LATEST_PROTOCOL_VERSION,
-        "capabilities": {},
-        "clientInfo": {"name": "test_mcp_http", "version": "0"},
-    },
-}
-MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
+# Never reached: no test here presents a token that needs its keys.
+BETTER_AUTH_URL = "http://localhost:3000"
 
 
-async def post_initialize(api: Api, **headers: str) -> httpx.Response:
-    return await api.client.post("/mcp", json=INITIALIZE, headers=MCP_HEADERS | headers)
+@pytest.fixture
+async def oauth_api(api_factory: ApiFactory) -> AsyncIterator[Api]:
+    """The app with Better Auth configured, so /mcp is an OAuth protected resource."""
+    async with api_factory(BETTER_AUTH_URL=BETTER_AUTH_URL) as api:
+        yield api
 
 
-@asynccontextmanager
-async def mcp_session(api: Api, user: str) -> AsyncIterator[Client[Any]]:
+def mcp_session(api: Api, user: str) -> AbstractAsyncContextManager[Client[Any]]:
     """A real MCP client session over /mcp of the in-process app, as `user`."""
-
-    def in_process(
-        headers: dict[str, str] | None = None,
-        timeout: httpx2.Timeout | None = None,
-        auth: httpx2.Auth | None = None,
-        **_: Any,
-    ) -> httpx2.AsyncClient:
-        return httpx2.AsyncClient(
-            transport=httpx2.ASGITransport(app=api.app),
-            headers=headers,
-            timeout=timeout or httpx2.Timeout(SESSION_S),
-            auth=auth,
-        )
-
-    transport = StreamableHttpTransport(
-        f"{BASE_URL}/mcp",
-        headers=api.auth(user),
-        httpx_client_factory=in_process,
-    )
-    with anyio.fail_after(SESSION_S):
-        async with Client(transport) as client:
-            yield client
+    return mcp_client(api, api.auth(user))
 
 
 @asynccontextmanager
@@ -101,22 +77,44 @@ async def stdio_session(
 
 
 @pytest.mark.sqlite_only
-async def test_mcp_without_token_is_401_pointing_at_the_resource_metadata(api: Api) -> None:
-    for response in (await post_initialize(api), await api.client.get("/mcp")):
+async def test_mcp_without_token_is_401_pointing_at_the_resource_metadata(
+    oauth_api: Api,
+) -> None:
+    for response in (await post_initialize(oauth_api), await oauth_api.client.get("/mcp")):
         assert response.status_code == 401, response.text
         challenge = response.headers["www-authenticate"]
         assert challenge.startswith("Bearer ")
         assert f'resource_metadata="{METADATA_URL}"' in challenge
+        assert "error=" not in challenge  # no token, no error (RFC 6750 §3.1)
 
 
 @pytest.mark.sqlite_only
-async def test_mcp_with_a_bad_token_is_401_invalid_token(api: Api) -> None:
-    response = await post_initialize(api, Authorization="Bearer not-a-jwt")
+async def test_mcp_with_a_bad_token_is_401_invalid_token(oauth_api: Api) -> None:
+    response = await post_initialize(oauth_api, Authorization="Bearer not-a-jwt")
 
     assert response.status_code == 401, response.text
     challenge = response.headers["www-authenticate"]
     assert 'error="invalid_token"' in challenge
     assert f'resource_metadata="{METADATA_URL}"' in challenge
+
+
+@pytest.mark.sqlite_only
+async def test_shared_secret_mode_401_points_at_metadata_naming_no_sign_in(api: Api) -> None:
+    without = await post_initialize(api)
+    bad = await post_initialize(api, Authorization="Bearer not-a-jwt")
+    metadata = await api.client.get(METADATA_PATH)
+
+    assert without.status_code == 401, without.text
+    assert without.headers["www-authenticate"] == (
+        f'Bearer realm="todo-mcp", resource_metadata="{METADATA_URL}"'
+    )
+    assert bad.status_code == 401, bad.text
+    assert bad.headers["www-authenticate"] == (
+        f'Bearer realm="todo-mcp", resource_metadata="{METADATA_URL}", error="invalid_token"'
+    )
+    assert metadata.status_code == 200, metadata.text
+    assert metadata.json()["resource"] == f"{BASE_URL}/mcp"
+    assert "authorization_servers" not in metadata.json()
 
 
 async def test_mcp_with_a_token_initializes_without_a_session(api: Api) -> None:
@@ -144,6 +142,64 @@ async def test_mcp_refuses_an_origin_outside_cors_origins(api: Api) -> None:
     assert refused.status_code == 403, refused.text
     assert refused.headers["content-type"] == "application/problem+json"
     assert allowed.status_code == 200, allowed.text
+
+
+@pytest.mark.parametrize(
+    ("host", "origin"),
+    [
+        ("127.0.0.1", "http://127.0.0.1"),
+        ("localhost:8765", "http://localhost:8765"),
+        ("LOCALHOST:8765", "http://localhost:8765"),
+        ("localhost:80", "http://localhost"),
+    ],
+)
+async def test_mcp_accepts_the_servers_own_origin(api: Api, host: str, origin: str) -> None:
+    response = await post_initialize(api, **api.auth("alice"), Host=host, Origin=origin)
+
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("host", "origin"),
+    [
+        ("localhost:8765", "http://localhost:8766"),  # another port
+        ("localhost:8765", "https://localhost:8765"),  # another scheme
+        ("localhost:8765", "http://127.0.0.1:8765"),  # another host
+        ("localhost:8765", "null"),
+        ("localhost:8765", "http://localhost:8765.evil.example"),
+    ],
+)
+async def test_mcp_refuses_an_origin_that_is_not_quite_its_own(
+    api: Api, host: str, origin: str
+) -> None:
+    response = await post_initialize(api, **api.auth("alice"), Host=host, Origin=origin)
+
+    assert response.status_code == 403, response.text
+
+
+async def test_public_urls_origin_is_the_servers_own(api_factory: ApiFactory) -> None:
+    async with api_factory(PUBLIC_URL="https://todo.example.com") as api:
+        alice = api.auth("alice")
+        # Behind a TLS proxy the request itself arrives over http on another host name.
+        public = await post_initialize(api, **alice, Origin="https://todo.example.com")
+        public_port = await post_initialize(api, **alice, Origin="https://todo.example.com:443")
+        plain = await post_initialize(api, **alice, Origin="http://todo.example.com")
+
+    assert public.status_code == 200, public.text
+    assert public_port.status_code == 200, public_port.text
+    assert plain.status_code == 403, plain.text
+
+
+async def test_with_the_host_check_off_the_requests_host_is_not_an_own_origin(
+    api_factory: ApiFactory,
+) -> None:
+    # A rebound DNS name would otherwise pass as the server's own origin.
+    async with api_factory(ALLOWED_HOSTS="*") as api:
+        response = await post_initialize(
+            api, **api.auth("alice"), Host="rebound.example", Origin="http://rebound.example"
+        )
+
+    assert response.status_code == 403, response.text
 
 
 @pytest.mark.sqlite_only
@@ -206,24 +262,42 @@ async def test_allowed_hosts_replaces_the_default_list(api_factory: ApiFactory) 
 
 
 @pytest.mark.sqlite_only
-async def test_resource_metadata_names_the_mcp_url(api: Api) -> None:
-    response = await api.client.get(METADATA_PATH)
+async def test_resource_metadata_names_better_auths_oauth_provider(oauth_api: Api) -> None:
+    response = await oauth_api.client.get(METADATA_PATH)
 
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["resource"] == f"{BASE_URL}/mcp"
-    assert "authorization_servers" not in body
+    assert body["authorization_servers"] == [f"{BETTER_AUTH_URL}/api/auth"]
 
 
 @pytest.mark.sqlite_only
-async def test_resource_metadata_names_better_auth_as_authorization_server(
-    api_factory: ApiFactory,
-) -> None:
-    async with api_factory(BETTER_AUTH_URL="http://localhost:3000") as api:
+async def test_oauth_issuer_names_another_authorization_server(api_factory: ApiFactory) -> None:
+    async with api_factory(
+        BETTER_AUTH_URL=BETTER_AUTH_URL, OAUTH_ISSUER="https://auth.example/oauth/"
+    ) as api:
         body = (await api.client.get(METADATA_PATH)).json()
 
-    assert body["authorization_servers"] == ["http://localhost:3000"]
-    assert body["resource"] == f"{BASE_URL}/mcp"
+    assert body["authorization_servers"] == ["https://auth.example/oauth"]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{}, {"BETTER_AUTH_URL": BETTER_AUTH_URL, "OAUTH_ISSUER": "none"}],
+    ids=["shared secret", "OAUTH_ISSUER=none"],
+)
+async def test_without_an_authorization_server_the_metadata_names_none(
+    api_factory: ApiFactory, settings: dict[str, str]
+) -> None:
+    async with api_factory(**settings) as api:
+        response = await api.client.get(METADATA_PATH)
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "resource": f"{BASE_URL}/mcp",
+        "bearer_methods_supported": ["header"],
+        "resource_name": "todo-mcp",
+    }
 
 
 @pytest.mark.sqlite_only
@@ -231,7 +305,7 @@ async def test_public_url_is_the_base_of_the_resource_and_its_metadata(
     api_factory: ApiFactory,
 ) -> None:
     public = "https://todo.example.com"
-    async with api_factory(PUBLIC_URL=public) as api:
+    async with api_factory(PUBLIC_URL=public, BETTER_AUTH_URL=BETTER_AUTH_URL) as api:
         body = (await api.client.get(METADATA_PATH)).json()
         unauthorized = await post_initialize(api, Host="todo.example.com")
         authorized = await post_initialize(api, **api.auth("alice"), Host="todo.example.com")
@@ -260,9 +334,9 @@ async def test_official_mcp_client_runs_a_session_over_mcp(api: Api) -> None:
     http_client = httpx2.AsyncClient(
         transport=httpx2.ASGITransport(app=api.app),
         headers=api.auth("alice"),
-        timeout=httpx2.Timeout(SESSION_S),
+        timeout=httpx2.Timeout(MCP_SESSION_S),
     )
-    with anyio.fail_after(SESSION_S):
+    with anyio.fail_after(MCP_SESSION_S):
         async with (
             http_client,
             streamable_http_client(f"{BASE_URL}/mcp", http_client=http_client) as streams,

@@ -9,7 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
+import httpx2
+from fastmcp import Client
+from fastmcp.client.transports import StreamableHttpTransport
+from mcp.types import LATEST_PROTOCOL_VERSION
 from starlette.applications import Starlette
 
 from http_adapter.app import build_app
@@ -18,6 +23,19 @@ from http_adapter.settings import ApiSettings
 
 SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 BASE_URL = "http://127.0.0.1"
+MCP_INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": LATEST_PROTOCOL_VERSION,
+        "capabilities": {},
+        "clientInfo": {"name": "todo-mcp-tests", "version": "0"},
+    },
+}
+MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
+# Bounded wait for a session over the in-process app (it is quick).
+MCP_SESSION_S = 30
 
 
 @dataclass
@@ -54,6 +72,36 @@ async def running(settings: ApiSettings) -> AsyncIterator[Api]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
             yield Api(app=app, client=client, settings=settings)
+
+
+async def post_initialize(api: Api, **headers: str) -> httpx.Response:
+    """An MCP `initialize` request to /mcp with `headers`: the guard's answer, or the server's."""
+    return await api.client.post("/mcp", json=MCP_INITIALIZE, headers=MCP_HEADERS | headers)
+
+
+@asynccontextmanager
+async def mcp_client(api: Api, headers: dict[str, str]) -> AsyncIterator[Client[Any]]:
+    """A real MCP client session over /mcp of the in-process app, sending `headers`."""
+
+    def in_process(
+        headers: dict[str, str] | None = None,
+        timeout: httpx2.Timeout | None = None,
+        auth: httpx2.Auth | None = None,
+        **_: Any,
+    ) -> httpx2.AsyncClient:
+        return httpx2.AsyncClient(
+            transport=httpx2.ASGITransport(app=api.app),
+            headers=headers,
+            timeout=timeout or httpx2.Timeout(MCP_SESSION_S),
+            auth=auth,
+        )
+
+    transport = StreamableHttpTransport(
+        f"{BASE_URL}/mcp", headers=headers, httpx_client_factory=in_process
+    )
+    with anyio.fail_after(MCP_SESSION_S):
+        async with Client(transport) as client:
+            yield client
 
 
 # Builds an app on the test's database with other settings (environment names as keys).
