@@ -1,0 +1,161 @@
+"""The readable text of tool results: what a host's model reads when it is shown only text.
+
+Many hosts hand the model the text block and not the structured content, so the text says what
+was found or done in a few lines: one line per task with what matters to the user (its id,
+title, due date, priority when not medium, tags, whether it is done), not the fields the user
+never sees (their user id, timestamps to the microsecond). A text never exceeds `BUDGET`; a
+listing that would says how many tasks it left out and how to get them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+from storage.models import Priority, TaskPage, TaskPublic, TaskQuery
+
+# UTF-8 bytes of one text: about 2,000 tokens of English, well under the 25k-token cap some
+# hosts put on a tool result. A task line is at most ~600 bytes, so a listing always shows some.
+BUDGET = 8_000
+# Room kept for the line saying how many more there are.
+_FOOTER = 160
+
+_ORDERS = {
+    "created_at": "oldest first",
+    "-created_at": "newest first",
+    "due_date": "soonest due first",
+    "-due_date": "latest due first",
+    "priority": "low priority first",
+    "-priority": "high priority first",
+    "title": "by title A-Z",
+    "-title": "by title Z-A",
+}
+_STATES = {"all": "", "pending": "pending ", "completed": "done "}
+
+
+def one_line(text: str) -> str:
+    """User text on one line, so a title can never look like another line of the listing."""
+    return " ".join(text.split())
+
+
+def task_line(task: TaskPublic) -> str:
+    """`#12 Buy milk — due 2026-12-01, high priority, tags: home, shop`."""
+    details = []
+    if task.completed:
+        details.append("done")
+    if task.due_date is not None:
+        details.append(f"due {task.due_date.isoformat()}")
+    if task.priority is not Priority.medium:
+        details.append(f"{task.priority.value} priority")
+    if task.tags:
+        details.append("tags: " + ", ".join(one_line(tag) for tag in task.tags))
+    line = f"#{task.id} {one_line(task.title)}"
+    return f"{line} — {', '.join(details)}" if details else line
+
+
+def task_detail(task: TaskPublic) -> str:
+    """One task with everything a person would want to read about it."""
+    lines = [task_line(task), "Status: done." if task.completed else "Status: not done."]
+    if task.description:
+        lines.append(f"Description: {task.description}")
+    lines.append(
+        f"Created {task.created_at.date().isoformat()}, updated "
+        f"{task.updated_at.date().isoformat()}; version {task.version}."
+    )
+    # At most ~6 KB even with every field at its longest: within the budget.
+    return "\n".join(lines)
+
+
+def added(task: TaskPublic) -> str:
+    return f"Added task {task_line(task)}."
+
+
+def updated(task: TaskPublic) -> str:
+    return f"Task now: {task_line(task)}."
+
+
+def completed(task: TaskPublic) -> str:
+    state = "done" if task.completed else "not done"
+    return f"Marked task #{task.id} {state}: {one_line(task.title)}."
+
+
+def deleted(task: TaskPublic) -> str:
+    return f"Deleted task #{task.id}: {one_line(task.title)}."
+
+
+def listing(
+    page: TaskPage,
+    query: TaskQuery,
+    *,
+    today: date,
+    overdue: bool = False,
+    budget: int = BUDGET,
+) -> str:
+    """A page of tasks under a heading saying what they are, and how to get the rest."""
+    what = _what(query, overdue, page.total)
+    on = f"Today is {today.isoformat()}."
+    if page.total == 0:
+        return f"No {what}. {on}"
+    if not page.tasks:
+        return f"No {what} at offset {query.offset}: there are {page.total}. {on}"
+    order = _ORDERS[query.sort]
+    reserved = len(what.encode()) + 100  # the heading around `what`
+    rendered, shown = _fit((task_line(task) for task in page.tasks), budget - reserved)
+    everything = query.offset == 0 and shown == page.total
+    count = f"{page.total}" if everything else f"{shown} of {page.total}"
+    start = f", from offset {query.offset}" if query.offset else ""
+    heading = f"{count} {what} ({order}{start}). {on}"
+    text = [heading, *rendered]
+    rest = page.total - query.offset - shown
+    if rest > 0:
+        text.append(
+            f"{rest} more: call list_tasks with offset={query.offset + shown} and the same filters."
+        )
+    return "\n".join(text)
+
+
+def outcomes(heading: str, done: Iterable[str], failed: Iterable[str]) -> str:
+    """The result of a bulk call: its heading, what failed (always shown first), what was done."""
+    failures = list(failed)
+    successes = list(done)
+    rendered, shown = _fit([*failures, *successes], BUDGET - len(heading.encode()))
+    text = [heading, *rendered]
+    if shown < len(failures) + len(successes):
+        text.append(f"{len(failures) + len(successes) - shown} more not shown.")
+    return "\n".join(text)
+
+
+def _what(query: TaskQuery, overdue: bool, count: int) -> str:
+    """`pending tasks tagged "home" due on or before 2026-12-01`."""
+    noun = "task" if count == 1 else "tasks"
+    # An overdue listing is of pending tasks due before today: "overdue" says both.
+    state = "overdue " if overdue else _STATES[query.status]
+    words = [state + noun]
+    if query.query is not None:
+        words.append(f'matching "{one_line(query.query)}"')
+    if query.priority is not None:
+        words.append(f"of {query.priority.value} priority")
+    if query.tag is not None:
+        words.append(f'tagged "{one_line(query.tag)}"')
+    before, after = (None, None) if overdue else (query.due_before, query.due_after)
+    if before is not None and before == after:
+        words.append(f"due on {before.isoformat()}")
+    elif before is not None and after is not None:
+        words.append(f"due {after.isoformat()} to {before.isoformat()}")
+    elif before is not None:
+        words.append(f"due on or before {before.isoformat()}")
+    elif after is not None:
+        words.append(f"due on or after {after.isoformat()}")
+    return " ".join(words)
+
+
+def _fit(lines: Iterable[str], budget: int) -> tuple[list[str], int]:
+    """As many lines as fit in the budget, with room left for a closing line."""
+    used = _FOOTER
+    kept: list[str] = []
+    for line in lines:
+        used += len(line.encode()) + 1
+        if used > budget:
+            break
+        kept.append(line)
+    return kept, len(kept)
