@@ -31,7 +31,16 @@ from tests.http_adapter.support import Api, ApiFactory
 
 ALICE = "alice"
 BOB = "bob"
-TASK_TOOLS = {"add_task", "list_tasks", "get_task", "update_task", "complete_task", "delete_task"}
+TASK_TOOLS = {
+    "add_task",
+    "list_tasks",
+    "get_task",
+    "update_task",
+    "complete_task",
+    "delete_task",
+    "add_tasks",
+    "complete_tasks",
+}
 
 
 # Helpers

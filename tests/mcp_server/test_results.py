@@ -1,4 +1,5 @@
-"""Tool results made in one dump are the very results fastmcp's generic conversion makes."""
+"""Tool results made in one dump carry the structured content fastmcp's generic conversion makes,
+and the readable text they are given."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 from fastmcp.tools import Tool
+from mcp.types import TextContent
 from pydantic import BaseModel
 
 from mcp_server.results import tool_result
@@ -62,13 +64,16 @@ async def _page() -> TaskPage:
     ],
     ids=["plain task", "every field set, odd text", "page", "empty page"],
 )
-def test_the_result_is_the_one_fastmcp_would_make(model: BaseModel, annotated: object) -> None:
+def test_the_structured_content_is_the_one_fastmcp_would_make(
+    model: BaseModel, annotated: object
+) -> None:
     generic = Tool.from_function(annotated).convert_result(model)  # type: ignore[arg-type]
 
-    ours = tool_result(model)
+    ours = tool_result(model, "readable")
 
     assert ours.structured_content == generic.structured_content
-    assert ours.content == generic.content
+    assert ours.content == [TextContent(type="text", text="readable")]
     assert ours.meta == generic.meta
     assert ours.is_error is generic.is_error is False
-    assert ours.to_mcp_result() == generic.to_mcp_result()
+    mcp_result = ours.to_mcp_result()
+    assert mcp_result == (ours.content, generic.structured_content)

@@ -768,3 +768,15 @@ async def test_an_idempotent_replay_at_the_quota_still_answers(db: Database) -> 
     assert again == first
     with pytest.raises(QuotaExceededError):
         await repository.create("alice", TaskCreate(title="two"))
+
+
+async def test_tags_are_the_users_own_once_each_most_used_first(repo: TaskRepository) -> None:
+    await add(repo, "a", tags=["home", "shop"])
+    await add(repo, "b", tags=["work", "home"])
+    await add(repo, "c", tags=["Home"])
+    await add(repo, "d")
+    await add(repo, "e", user=BOB, tags=["bobs"])
+
+    assert await repo.tags(ALICE) == ["home", "Home", "shop", "work"]
+    assert await repo.tags(BOB) == ["bobs"]
+    assert await repo.tags("nobody") == []
