@@ -54,7 +54,7 @@ def register_prompts(
             status="pending", priority=Priority.high, tag=only, sort="due_date", limit=50
         )
         try:
-            due = await today_text(tasks, owner, on, tag=only)
+            due = await today_text(tasks, owner, on, tag=only, dated=False)
             important = await tasks.list(owner, high)
         except StorageError as exc:
             raise PromptError(str(from_storage_error(exc))) from exc
@@ -62,7 +62,9 @@ def register_prompts(
             [
                 f"Help me plan my day (today is {on.isoformat()}). My tasks:",
                 due,
-                summaries.listing(important, high, today=on, budget=summaries.BUDGET // 2),
+                summaries.listing(
+                    important, high, today=on, budget=summaries.BUDGET // 2, dated=False
+                ),
                 "Suggest what to do today and in which order (overdue and high priority "
                 "first), and what can wait. " + _ASK_FIRST,
             ]
@@ -96,8 +98,8 @@ def register_prompts(
             [
                 f"Let's do my weekly review (today is {on.isoformat()}). I have {pending} "
                 f"pending and {everything - pending} done tasks.",
-                summaries.listing(late, overdue, today=on, overdue=True, budget=half),
-                summaries.listing(coming, week, today=on, budget=half),
+                summaries.listing(late, overdue, today=on, due="overdue", budget=half, dated=False),
+                summaries.listing(coming, week, today=on, budget=half, dated=False),
                 "Help me decide what to reschedule, what to drop and what to split into "
                 "smaller tasks, and name the three that matter most this week. " + _ASK_FIRST,
             ]

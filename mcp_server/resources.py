@@ -13,7 +13,7 @@ from fastmcp import FastMCP
 from fastmcp.exceptions import ResourceError
 
 from mcp_server import summaries
-from mcp_server.dates import due_bounds, local_today
+from mcp_server.dates import DueFilter, due_bounds, local_today
 from mcp_server.errors import from_storage_error
 from storage.errors import StorageError
 from storage.models import MAX_ID, TaskQuery
@@ -69,18 +69,19 @@ def register_resources(
 
 
 async def today_text(
-    tasks: TaskRepository, user_id: str, today: date, tag: str | None = None
+    tasks: TaskRepository, user_id: str, today: date, tag: str | None = None, dated: bool = True
 ) -> str:
     """What is due today, then what is overdue: half the budget each."""
     sections = []
-    for overdue in (False, True):
-        due_after, due_before = due_bounds("overdue" if overdue else "today", today)
+    due: DueFilter
+    for due in ("today", "overdue"):
+        due_after, due_before = due_bounds(due, today)
         query = TaskQuery(
-            status="pending" if overdue else "all",
+            status="pending" if due == "overdue" else "all",
             tag=tag,
             due_after=due_after,
             due_before=due_before,
-            sort="due_date" if overdue else "-priority",
+            sort="due_date" if due == "overdue" else "-priority",
             limit=100,
         )
         try:
@@ -88,9 +89,10 @@ async def today_text(
         except StorageError as exc:
             raise _unreadable(exc) from exc
         text = summaries.listing(
-            page, query, today=today, overdue=overdue, budget=summaries.BUDGET // 2
+            page, query, today=today, due=due, budget=summaries.BUDGET // 2, dated=dated
         )
         sections.append(text)
+        dated = False  # said once is enough
     return "\n\n".join(sections)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
+from mcp_server.dates import DueFilter
 from storage.models import Priority, TaskPage, TaskPublic, TaskQuery
 
 # UTF-8 bytes of one text: about 2,000 tokens of English, well under the 25k-token cap some
@@ -71,7 +72,7 @@ def added(task: TaskPublic) -> str:
 
 
 def updated(task: TaskPublic) -> str:
-    return f"Task now: {task_line(task)}."
+    return f"Updated task {task_line(task)}."
 
 
 def completed(task: TaskPublic) -> str:
@@ -88,23 +89,25 @@ def listing(
     query: TaskQuery,
     *,
     today: date,
-    overdue: bool = False,
+    due: DueFilter | None = None,
     budget: int = BUDGET,
+    dated: bool = True,
 ) -> str:
-    """A page of tasks under a heading saying what they are, and how to get the rest."""
-    what = _what(query, overdue, page.total)
-    on = f"Today is {today.isoformat()}."
+    """A page of tasks under a heading saying what they are (and, if `dated`, which day is
+    today), and how to get the rest."""
+    what = _what(query, due, page.total)
+    on = f" Today is {today.isoformat()}." if dated else ""
     if page.total == 0:
-        return f"No {what}. {on}"
+        return f"No {what}.{on}"
     if not page.tasks:
-        return f"No {what} at offset {query.offset}: there are {page.total}. {on}"
+        return f"No {what} at offset {query.offset}: there are {page.total}.{on}"
     order = _ORDERS[query.sort]
     reserved = len(what.encode()) + 100  # the heading around `what`
     rendered, shown = _fit((task_line(task) for task in page.tasks), budget - reserved)
     everything = query.offset == 0 and shown == page.total
     count = f"{page.total}" if everything else f"{shown} of {page.total}"
     start = f", from offset {query.offset}" if query.offset else ""
-    heading = f"{count} {what} ({order}{start}). {on}"
+    heading = f"{count} {what} ({order}{start}).{on}"
     text = [heading, *rendered]
     rest = page.total - query.offset - shown
     if rest > 0:
@@ -125,11 +128,11 @@ def outcomes(heading: str, done: Iterable[str], failed: Iterable[str]) -> str:
     return "\n".join(text)
 
 
-def _what(query: TaskQuery, overdue: bool, count: int) -> str:
+def _what(query: TaskQuery, due: DueFilter | None, count: int) -> str:
     """`pending tasks tagged "home" due on or before 2026-12-01`."""
     noun = "task" if count == 1 else "tasks"
     # An overdue listing is of pending tasks due before today: "overdue" says both.
-    state = "overdue " if overdue else _STATES[query.status]
+    state = "overdue " if due == "overdue" else _STATES[query.status]
     words = [state + noun]
     if query.query is not None:
         words.append(f'matching "{one_line(query.query)}"')
@@ -137,8 +140,12 @@ def _what(query: TaskQuery, overdue: bool, count: int) -> str:
         words.append(f"of {query.priority.value} priority")
     if query.tag is not None:
         words.append(f'tagged "{one_line(query.tag)}"')
-    before, after = (None, None) if overdue else (query.due_before, query.due_after)
-    if before is not None and before == after:
+    before, after = query.due_before, query.due_after
+    if due == "overdue":
+        pass
+    elif due == "today":
+        words.append("due today")
+    elif before is not None and before == after:
         words.append(f"due on {before.isoformat()}")
     elif before is not None and after is not None:
         words.append(f"due {after.isoformat()} to {before.isoformat()}")

@@ -222,7 +222,7 @@ def register_tools(
             offset=offset,
         )
         page = await repository().list(user(), filters)
-        text = summaries.listing(page, filters, today=on, overdue=due == "overdue")
+        text = summaries.listing(page, filters, today=on, due=due)
         return Described(page, text)
 
     @tool(GET_TASK, READ_ONLY)
