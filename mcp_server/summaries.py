@@ -15,9 +15,10 @@ from datetime import date
 from mcp_server.dates import DueFilter
 from storage.models import Priority, TaskPage, TaskPublic, TaskQuery
 
-# UTF-8 bytes of one text: about 2,000 tokens of English, well under the 25k-token cap some
-# hosts put on a tool result. A task line is at most ~600 bytes, so a listing always shows some.
-BUDGET = 8_000
+# UTF-8 bytes of a listing: about 2,000 tokens (task lines, with their ids and dates, come out
+# at ~3 bytes a token), far under the 25k-token cap some hosts put on a tool result. A task line
+# is at most ~2.2 KB (every field at its longest, in 4-byte characters), so some always fit.
+BUDGET = 6_000
 # Room kept for the line saying how many more there are.
 _FOOTER = 160
 
@@ -63,7 +64,7 @@ def task_detail(task: TaskPublic) -> str:
         f"Created {task.created_at.date().isoformat()}, updated "
         f"{task.updated_at.date().isoformat()}; version {task.version}."
     )
-    # At most ~6 KB even with every field at its longest: within the budget.
+    # Bounded by the field limits: at most ~6 KB, with every field at its longest.
     return "\n".join(lines)
 
 
