@@ -69,12 +69,10 @@ def main() -> None:
     print(f"{'tool':<16}{'bytes':>8}{'w/o output':>12}{'description':>13}")
     for name, row in result["tools"].items():
         print(
-            f"{name:<16}{row['bytes']:>8}{row['without_output_schema']:>12}"
-            f"{row['description']:>13}"
+            f"{name:<16}{row['bytes']:>8}{row['without_output_schema']:>12}{row['description']:>13}"
         )
     print(
-        f"{'all':<16}{result['total_bytes']:>8}"
-        f"{result['total_bytes_without_output_schemas']:>12}"
+        f"{'all':<16}{result['total_bytes']:>8}{result['total_bytes_without_output_schemas']:>12}"
     )
     print(
         f"estimated tokens: {result['estimated_tokens']} "

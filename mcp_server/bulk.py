@@ -7,6 +7,7 @@ several tasks is something the user confirms one by one.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Annotated
 
@@ -87,7 +88,8 @@ def register_bulk_tools(
                 results.append(AddOutcome(task=None, error=str(from_storage_error(exc))))
         added = sum(outcome.task is not None for outcome in results)
         report = AddedTasks(added=added, failed=len(results) - added, results=results)
-        text = summaries.outcomes(
+        text = functools.partial(
+            summaries.outcomes,
             f"Added {added} of {len(results)} tasks.",
             done=(summaries.task_line(o.task) for o in results if o.task is not None),
             failed=(
@@ -114,7 +116,8 @@ def register_bulk_tools(
         changed = sum(outcome.task is not None for outcome in results)
         report = CompletedTasks(changed=changed, failed=len(results) - changed, results=results)
         state = "done" if completed else "not done"
-        text = summaries.outcomes(
+        text = functools.partial(
+            summaries.outcomes,
             f"Marked {changed} of {len(results)} tasks {state}.",
             done=(summaries.task_line(o.task) for o in results if o.task is not None),
             failed=(f"#{o.task_id} not changed: {o.error}" for o in results if o.error is not None),

@@ -33,26 +33,32 @@ _ORDERS = {
     "-title": "by title Z-A",
 }
 _STATES = {"all": "", "pending": "pending ", "completed": "done "}
+# Medium is the default: not worth a word.
+_PRIORITIES = {
+    Priority.low: ", low priority",
+    Priority.medium: "",
+    Priority.high: ", high priority",
+}
 
 
 def one_line(text: str) -> str:
     """User text on one line, so a title can never look like another line of the listing."""
-    return " ".join(text.split())
+    # Line breaks and tabs are not printable: most text is, and is returned at once.
+    return text if text.isprintable() else " ".join(text.split())
 
 
 def task_line(task: TaskPublic) -> str:
     """`#12 Buy milk — due 2026-12-01, high priority, tags: home, shop`."""
-    details = []
-    if task.completed:
-        details.append("done")
-    if task.due_date is not None:
-        details.append(f"due {task.due_date.isoformat()}")
-    if task.priority is not Priority.medium:
-        details.append(f"{task.priority.value} priority")
-    if task.tags:
-        details.append("tags: " + ", ".join(one_line(tag) for tag in task.tags))
-    line = f"#{task.id} {one_line(task.title)}"
-    return f"{line} — {', '.join(details)}" if details else line
+    # Built by concatenation: a listing makes one per task, on the path of every call.
+    due, tags = task.due_date, task.tags
+    details = (
+        (", done" if task.completed else "")
+        + ("" if due is None else f", due {due.isoformat()}")
+        + _PRIORITIES[task.priority]
+        + (", tags: " + one_line(", ".join(tags)) if tags else "")
+    )
+    head = f"#{task.id} {one_line(task.title)}"
+    return f"{head} — {details[2:]}" if details else head
 
 
 def task_detail(task: TaskPublic) -> str:

@@ -160,7 +160,7 @@ def register_tools(
             completed=completed,
         )
         task = await repository().create(user(), data, idempotency_key=idempotency_key)
-        return Described(task, summaries.added(task))
+        return Described(task, lambda: summaries.added(task))
 
     @tool(LIST_TASKS, READ_ONLY)
     async def list_tasks(
@@ -222,13 +222,12 @@ def register_tools(
             offset=offset,
         )
         page = await repository().list(user(), filters)
-        text = summaries.listing(page, filters, today=on, due=due)
-        return Described(page, text)
+        return Described(page, lambda: summaries.listing(page, filters, today=on, due=due))
 
     @tool(GET_TASK, READ_ONLY)
     async def get_task(task_id: TaskId) -> Described[TaskPublic]:
         task = await repository().get(user(), task_id)
-        return Described(task, summaries.task_detail(task))
+        return Described(task, lambda: summaries.task_detail(task))
 
     @tool(UPDATE_TASK, IDEMPOTENT)
     async def update_task(
@@ -253,7 +252,7 @@ def register_tools(
         task = await repository().update(
             user(), task_id, changes, expected_version=expected_version
         )
-        return Described(task, summaries.updated(task))
+        return Described(task, lambda: summaries.updated(task))
 
     @tool(COMPLETE_TASK, IDEMPOTENT)
     async def complete_task(
@@ -261,11 +260,11 @@ def register_tools(
         completed: CompletedArg = True,
     ) -> Described[TaskPublic]:
         task = await repository().update(user(), task_id, TaskUpdate(completed=completed))
-        return Described(task, summaries.completed(task))
+        return Described(task, lambda: summaries.completed(task))
 
     @tool(DELETE_TASK, DESTRUCTIVE)
     async def delete_task(
         task_id: TaskId, expected_version: ExpectedVersion = None
     ) -> Described[TaskPublic]:
         task = await repository().delete(user(), task_id, expected_version=expected_version)
-        return Described(task, summaries.deleted(task))
+        return Described(task, lambda: summaries.deleted(task))

@@ -12,6 +12,7 @@ from fastmcp import Client
 from fastmcp.client.transports import FastMCPTransport
 from mcp.types import CallToolResult, TextContent
 
+from mcp_server.results import structured_only
 from mcp_server.summaries import BUDGET
 from storage.models import MAX_DESCRIPTION, MAX_TAG, MAX_TAGS, MAX_TITLE
 
@@ -159,3 +160,17 @@ async def test_get_task_shows_the_description(client: MCPClient) -> None:
     text, _ = await call(client, "get_task", task_id=task["id"])
 
     assert "before the 5th" in text
+
+
+async def test_in_process_callers_that_read_only_structured_content_get_no_text(
+    client: MCPClient,
+) -> None:
+    await call(client, "add_task", title="Buy milk")
+    _, expected = await call(client, "list_tasks")
+
+    with structured_only():
+        result = await client.call_tool_mcp("list_tasks", {})
+
+    assert not result.is_error
+    assert result.content == []
+    assert result.structured_content == expected
