@@ -21,7 +21,16 @@ from mcp.types import LATEST_PROTOCOL_VERSION
 from http_adapter.mcp_http import METADATA_PATH
 from tests.http_adapter.support import BASE_URL, Api, ApiFactory
 
-TOOLS = {"add_task", "list_tasks", "get_task", "update_task", "complete_task", "delete_task"}
+TOOLS = {
+    "add_task",
+    "list_tasks",
+    "get_task",
+    "update_task",
+    "complete_task",
+    "delete_task",
+    "add_tasks",
+    "complete_tasks",
+}
 METADATA_URL = f"{BASE_URL}{METADATA_PATH}"
 TODO_MCP = Path(sys.executable).parent / "todo-mcp"
 # Bounded waits: a session over the in-process app is quick, a stdio server starts cold.
