@@ -111,7 +111,7 @@ def build_server(settings: ServerSettings, *, repository: TaskRepository | None 
     server._mcp_server.title = TITLE
     # fastmcp always answers logging/setLevel, so the `logging` capability is advertised, but
     # this server sends no log messages (MCP 2026-07-28 deprecates them; stderr has the log).
-    # Without the handler the capability is not advertised, as with resources and prompts.
+    # The SDK advertises a capability only while its handler is there.
     server._mcp_server._request_handlers.pop("logging/setLevel")
     user = functools.partial(current_user, settings.user_id)
     register_tools(server, tasks, user)

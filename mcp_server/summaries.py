@@ -3,8 +3,9 @@
 Many hosts hand the model the text block and not the structured content, so the text says what
 was found or done in a few lines: one line per task with what matters to the user (its id,
 title, due date, priority when not medium, tags, whether it is done), not the fields the user
-never sees (their user id, timestamps to the microsecond). A text never exceeds `BUDGET`; a
-listing that would says how many tasks it left out and how to get them.
+never sees (their user id, timestamps to the microsecond). A listing or a bulk call's report
+never exceeds `BUDGET`, whatever the limit: it says how many it left out and how to get them.
+One task's text is bounded by the field limits.
 """
 
 from __future__ import annotations
