@@ -20,6 +20,7 @@ from mcp.types import Tool
 
 from mcp_server.errors import TaskToolError, rejected_arguments
 from mcp_server.identity import acting_as
+from mcp_server.results import structured_only
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,8 @@ class ToolDispatcher:
             raise TaskToolError(
                 "not_found", f"There is no tool named {name!r}; use one of {', '.join(tools)}."
             )
-        with acting_as(user_id):
+        # Only the structured content is read here: no readable text is made for it.
+        with acting_as(user_id), structured_only():
             try:
                 result = await tool.run(arguments)
             except ValidationError as exc:

@@ -40,10 +40,14 @@ ErrorKind = Literal[
 ]
 
 
+_LOG_LEVELS = {"internal": logging.ERROR, "unavailable": logging.WARNING}
+
+
 class TaskToolError(ToolError):
     def __init__(self, kind: ErrorKind, message: str, *, details: Any = None) -> None:
-        # Expected outcomes (a missing task, a bad argument) are not server errors to log loudly.
-        super().__init__(message, log_level=logging.ERROR if kind == "internal" else logging.INFO)
+        # A missing task or a bad argument is an answer to the model, not a server problem:
+        # logged below fastmcp's default level, so stderr shows only what an operator must see.
+        super().__init__(message, log_level=_LOG_LEVELS.get(kind, logging.DEBUG))
         self.kind = kind
         self.details = details
 

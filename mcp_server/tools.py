@@ -1,20 +1,23 @@
-"""The six task tools. Each is a short function over the task repository; the descriptions
-below (tool and argument) are what the model reads, so they say when to use a tool and what it
-gives back.
+"""The task tools, one at a time. Each is a short function over the task repository that
+returns its result and a readable text of it (`mcp_server.summaries`); the descriptions below
+(tool and argument) are what the model reads, so they say when to use a tool and what it gives
+back. The bulk forms are in `mcp_server.bulk`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastmcp import FastMCP
 from fastmcp.tools import Tool
 from mcp.types import ToolAnnotations
-from pydantic import MISSING, BaseModel, Field, StrictBool
+from pydantic import MISSING, Field, StrictBool
 
-from mcp_server.errors import reports_storage_errors
-from mcp_server.results import returns_tool_result
+from mcp_server import summaries
+from mcp_server.dates import DueFilter, due_bounds, local_today
+from mcp_server.errors import TaskToolError, reports_storage_errors
+from mcp_server.results import Described, returns_tool_result
 from mcp_server.schemas import self_contained
 from storage.models import (
     MAX_ID,
@@ -36,7 +39,7 @@ from storage.models import (
 )
 from storage.tasks import TaskRepository
 
-_F = TypeVar("_F", bound=Callable[..., Awaitable[BaseModel]])
+_F = TypeVar("_F", bound=Callable[..., Awaitable[Described[Any]]])
 
 # No upper bound: an id past what the column holds is "not found", like any unknown id.
 TaskId = Annotated[int, Field(ge=1, description="The task's id, as returned by list_tasks.")]
@@ -85,14 +88,14 @@ Add a new task to the user's list and return it, including its id.
 
 Use this when the user wants to remember, plan or do something ("remind me to ...",
 "add ...", "I need to ..."). Only `title` is required; fill in the other fields when
-the user mentions them. Call it once per task."""
+the user mentions them. For several tasks, add_tasks takes them in one call."""
 LIST_TASKS = """\
 List the user's tasks, with optional filters, and the total number that match.
 
-Use it to answer questions about the list ("what's due this week?", "what's left?")
-and to find a task's id before get_task, update_task, complete_task or delete_task:
-when the user names a task by its title, search with query=<a word from the title>.
-If several tasks match, ask the user which one they mean."""
+Use it to answer questions about the list ("what's overdue?", "what's left?") and to
+find a task's id before get_task, update_task, complete_task or delete_task: when the
+user names a task by its title, search with query=<a word from the title>. If several
+tasks match, ask the user which one they mean. The result states today's date."""
 GET_TASK = """\
 Get one task by its id, with all its fields."""
 UPDATE_TASK = """\
@@ -102,7 +105,8 @@ Give only the fields to change; the others stay as they are. description=null or
 due_date=null clears that field. tags replaces the whole list. To mark a task done
 or not done, complete_task is simpler. Find the id with list_tasks first."""
 COMPLETE_TASK = """\
-Mark a task as done (or, with completed=false, as not done again) and return it."""
+Mark a task as done (or, with completed=false, as not done again) and return it.
+For several tasks, use complete_tasks."""
 DELETE_TASK = """\
 Delete a task for good and return it as it was.
 
@@ -110,10 +114,9 @@ Only when the user asks to delete or remove a task; to finish one, use complete_
 Find the id with list_tasks first, and delete only the task the user meant."""
 
 
-def register_tools(
-    server: FastMCP, repository: Callable[[], TaskRepository], user: Callable[[], str]
-) -> None:
-    """Add the task tools to `server`. `repository` and `user` are looked up on every call."""
+def tool_adder(server: FastMCP) -> Callable[[str, ToolAnnotations], Callable[[_F], _F]]:
+    """A decorator that adds a tool returning `Described[Model]` to `server`, with the model's
+    output schema, storage errors reported as tool errors, and every schema inlined."""
 
     def tool(description: str, annotations: ToolAnnotations) -> Callable[[_F], _F]:
         def add(function: _F) -> _F:
@@ -127,6 +130,15 @@ def register_tools(
 
         return add
 
+    return tool
+
+
+def register_tools(
+    server: FastMCP, repository: Callable[[], TaskRepository], user: Callable[[], str]
+) -> None:
+    """Add the task tools to `server`. `repository` and `user` are looked up on every call."""
+    tool = tool_adder(server)
+
     @tool(ADD_TASK, ADDITIVE)
     async def add_task(
         title: TitleArg,
@@ -136,7 +148,7 @@ def register_tools(
         tags: TagsArg = Field(default_factory=list),  # noqa: B008 (pydantic reads it)
         completed: Annotated[StrictBool, Field(description="true if it is already done.")] = False,
         idempotency_key: IdempotencyKey = None,
-    ) -> TaskPublic:
+    ) -> Described[TaskPublic]:
         data = TaskCreate(
             title=title,
             description=description,
@@ -145,7 +157,8 @@ def register_tools(
             tags=tags,
             completed=completed,
         )
-        return await repository().create(user(), data, idempotency_key=idempotency_key)
+        task = await repository().create(user(), data, idempotency_key=idempotency_key)
+        return Described(task, lambda: summaries.added(task))
 
     @tool(LIST_TASKS, READ_ONLY)
     async def list_tasks(
@@ -172,7 +185,29 @@ def register_tools(
         offset: Annotated[
             int, Field(ge=0, le=MAX_ID, description="Skip this many tasks first.")
         ] = 0,
-    ) -> TaskPage:
+        due: Annotated[
+            DueFilter | None,
+            Field(description="overdue: pending tasks due before today; today: due today."),
+        ] = None,
+        today: Annotated[
+            DueDate | None,
+            Field(description="The user's date (YYYY-MM-DD) for due; default: the server's."),
+        ] = None,
+    ) -> Described[TaskPage]:
+        on = today or local_today()
+        if due is not None:
+            if due_before is not None or due_after is not None:
+                raise TaskToolError(
+                    "invalid_arguments", "Give either due or due_before/due_after, not both."
+                )
+            if due == "overdue":
+                if status == "completed":
+                    raise TaskToolError(
+                        "invalid_arguments",
+                        "due=overdue lists tasks that are not done: leave status out.",
+                    )
+                status = "pending"
+            due_after, due_before = due_bounds(due, on)
         filters = TaskQuery(
             status=status,
             query=query,
@@ -184,11 +219,13 @@ def register_tools(
             limit=limit,
             offset=offset,
         )
-        return await repository().list(user(), filters)
+        page = await repository().list(user(), filters)
+        return Described(page, lambda: summaries.listing(page, filters, today=on, due=due))
 
     @tool(GET_TASK, READ_ONLY)
-    async def get_task(task_id: TaskId) -> TaskPublic:
-        return await repository().get(user(), task_id)
+    async def get_task(task_id: TaskId) -> Described[TaskPublic]:
+        task = await repository().get(user(), task_id)
+        return Described(task, lambda: summaries.task_detail(task))
 
     @tool(UPDATE_TASK, IDEMPOTENT)
     async def update_task(
@@ -200,7 +237,7 @@ def register_tools(
         tags: TagsArg | MISSING = MISSING,
         completed: CompletedArg | MISSING = MISSING,
         expected_version: ExpectedVersion = None,
-    ) -> TaskPublic:
+    ) -> Described[TaskPublic]:
         given = {
             "title": title,
             "description": description,
@@ -210,17 +247,22 @@ def register_tools(
             "completed": completed,
         }
         changes = TaskUpdate(**{k: v for k, v in given.items() if v is not MISSING})
-        return await repository().update(
+        task = await repository().update(
             user(), task_id, changes, expected_version=expected_version
         )
+        return Described(task, lambda: summaries.updated(task))
 
     @tool(COMPLETE_TASK, IDEMPOTENT)
     async def complete_task(
         task_id: TaskId,
         completed: CompletedArg = True,
-    ) -> TaskPublic:
-        return await repository().update(user(), task_id, TaskUpdate(completed=completed))
+    ) -> Described[TaskPublic]:
+        task = await repository().update(user(), task_id, TaskUpdate(completed=completed))
+        return Described(task, lambda: summaries.completed(task))
 
     @tool(DELETE_TASK, DESTRUCTIVE)
-    async def delete_task(task_id: TaskId, expected_version: ExpectedVersion = None) -> TaskPublic:
-        return await repository().delete(user(), task_id, expected_version=expected_version)
+    async def delete_task(
+        task_id: TaskId, expected_version: ExpectedVersion = None
+    ) -> Described[TaskPublic]:
+        task = await repository().delete(user(), task_id, expected_version=expected_version)
+        return Described(task, lambda: summaries.deleted(task))

@@ -24,6 +24,8 @@ from pydantic import (
     Field,
     StrictBool,
     StringConstraints,
+    ValidationInfo,
+    field_validator,
 )
 from sqlmodel import Column, SQLModel
 from sqlmodel import Field as ColumnField
@@ -271,6 +273,15 @@ class TaskQuery(BaseModel):
     limit: PageLimit = 100
     offset: PageOffset = 0
 
+    @field_validator("due_after")
+    @classmethod
+    def _not_after_due_before(cls, value: date | None, info: ValidationInfo) -> date | None:
+        # A range that ends before it starts matches nothing: say so instead of an empty list.
+        due_before = info.data.get("due_before")
+        if value is not None and due_before is not None and value > due_before:
+            raise ValueError(f"must not be later than due_before ({due_before.isoformat()})")
+        return value
+
 
 class TaskView(BaseModel):
     """A task as people see it."""
@@ -287,12 +298,12 @@ class TaskView(BaseModel):
     updated_at: datetime
 
 
+# A task as the repository and the tools return it: with its version. (A comment, not a
+# docstring: a docstring would become the description in every tool's output schema.)
 class TaskPublic(TaskView):
-    """A task as the repository and the tools return it: with its version."""
-
     version: int = Field(
-        description="Changes whenever the task does; pass it as expected_version to make an "
-        "update or delete fail instead of overwriting a change made in the meantime."
+        description="Changes with every change; as expected_version, it keeps an update or "
+        "delete from overwriting a newer change."
     )
 
 

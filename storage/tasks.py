@@ -199,6 +199,24 @@ def _has_tag(sqlite: bool) -> sa.ColumnElement[bool]:
 
 
 @functools.cache
+def _tags_statement(sqlite: bool) -> sa.Select[Any]:
+    """The distinct tags of a user's tasks, the most used first."""
+    if sqlite:
+        each = sa.func.json_each(_task.c.tags).table_valued("value")
+    else:
+        each = sa.func.jsonb_array_elements_text(_task.c.tags).table_valued("value")
+    tag = each.c.value
+    return (
+        sa.select(tag)
+        .select_from(_task)
+        .join(each, sa.true())
+        .where(_OF_USER)
+        .group_by(tag)
+        .order_by(sa.func.count().desc(), tag)
+    )
+
+
+@functools.cache
 def _update_statement(columns: tuple[str, ...], guarded: bool) -> sa.Update:
     """UPDATE of these columns, only where one differs (a derived key differs only where
     its source does, so comparing it too changes nothing)."""
@@ -373,6 +391,12 @@ class TaskRepository:
             else:
                 total = query.offset + len(rows)
         return TaskPage(tasks=[_public(row) for row in rows[: query.limit]], total=total)
+
+    async def tags(self, user_id: str) -> builtins.list[str]:
+        """Every tag on the user's tasks, once, the most used first."""
+        async with self._db.autocommit() as conn:
+            rows = await conn.execute(_tags_statement(self._db.is_sqlite), {"key_user": user_id})
+            return [tag for (tag,) in rows]
 
     async def update(
         self,

@@ -44,7 +44,16 @@ from tests.agent.fake_gemini import (
 )
 from tests.support.api import Api, ApiFactory
 
-TASK_TOOLS = {"add_task", "list_tasks", "get_task", "update_task", "complete_task", "delete_task"}
+TASK_TOOLS = {
+    "add_task",
+    "list_tasks",
+    "get_task",
+    "update_task",
+    "complete_task",
+    "delete_task",
+    "add_tasks",
+    "complete_tasks",
+}
 
 
 # The five commands

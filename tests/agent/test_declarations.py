@@ -16,7 +16,16 @@ from http_adapter.dispatch import ToolDispatcher
 from mcp_server.server import build_server
 from mcp_server.settings import ServerSettings
 
-TASK_TOOLS = {"add_task", "list_tasks", "get_task", "update_task", "complete_task", "delete_task"}
+TASK_TOOLS = {
+    "add_task",
+    "list_tasks",
+    "get_task",
+    "update_task",
+    "complete_task",
+    "delete_task",
+    "add_tasks",
+    "complete_tasks",
+}
 HIDDEN = {"expected_version", "idempotency_key"}
 
 

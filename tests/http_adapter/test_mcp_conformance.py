@@ -32,7 +32,6 @@ SECRET = "conformance-secret-that-is-long-enough-0123456789"
 SCENARIOS = [
     "server-initialize",
     "ping",
-    "logging-set-level",
     "tools-list",
     "resources-list",
     "prompts-list",

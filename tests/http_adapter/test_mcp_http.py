@@ -29,7 +29,16 @@ from tests.support.api import (
 )
 from tests.support.environment import clean_environment
 
-TOOLS = {"add_task", "list_tasks", "get_task", "update_task", "complete_task", "delete_task"}
+TOOLS = {
+    "add_task",
+    "list_tasks",
+    "get_task",
+    "update_task",
+    "complete_task",
+    "delete_task",
+    "add_tasks",
+    "complete_tasks",
+}
 METADATA_URL = f"{BASE_URL}{METADATA_PATH}"
 TODO_MCP = Path(sys.executable).parent / "todo-mcp"
 # Bounded wait: a stdio server starts cold.

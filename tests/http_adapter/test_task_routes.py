@@ -634,6 +634,15 @@ async def test_list_rejects_bad_query_values(api: Api) -> None:
         assert_validation_error(response, ["query", name])
 
 
+async def test_list_rejects_due_after_later_than_due_before(api: Api) -> None:
+    params = {"due_after": "2030-03-02", "due_before": "2030-03-01"}
+
+    response = await api.client.get(tasks_url(), params=params, headers=api.auth(ALICE))
+
+    assert_validation_error(response, ["query", "due_after"])
+    assert "due_before" in response.json()["errors"][0]["msg"]
+
+
 # --- users --------------------------------------------------------------------------------------
 
 

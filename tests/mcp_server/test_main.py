@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -100,12 +101,21 @@ async def test_initialize_names_the_server_and_gives_instructions(
         result = session.initialize_result
         assert result is not None
         assert result.server_info.name == "todo-mcp"
+        assert result.server_info.title
+        assert result.server_info.version == version("todo-mcp")
+        assert result.server_info.website_url
         assert result.instructions
         assert "list_tasks" in result.instructions
-        assert result.capabilities.tools is not None
+        capabilities = result.capabilities
+        assert capabilities.tools is not None
+        assert capabilities.resources is not None
+        assert capabilities.prompts is not None
+        assert capabilities.completions is not None
+        # No log messages are ever sent, so none are offered.
+        assert capabilities.logging is None
 
 
-async def test_lists_the_six_tools_with_schemas(tmp_path: Path, database_url: str) -> None:
+async def test_lists_the_task_tools_with_schemas(tmp_path: Path, database_url: str) -> None:
     async with connected(tmp_path, DATABASE_URL=database_url, TODO_USER_ID="alice") as session:
         tools = (await session.list_tools()).tools
 
@@ -116,6 +126,8 @@ async def test_lists_the_six_tools_with_schemas(tmp_path: Path, database_url: st
         "update_task",
         "complete_task",
         "delete_task",
+        "add_tasks",
+        "complete_tasks",
     }
     for tool in tools:
         assert tool.description
@@ -147,6 +159,21 @@ async def test_a_task_lives_and_dies_over_stdio(tmp_path: Path, database_url: st
         message = await fails(session, "get_task", task_id=task["id"])
         assert message.startswith(f"Task {task['id']} not found.")
         assert await total(session) == 0
+
+
+async def test_a_missing_task_is_answered_without_an_error_on_stderr(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with connected(tmp_path, DATABASE_URL=database_url, TODO_USER_ID="alice") as session:
+        message = await fails(session, "get_task", task_id=4242)
+        assert message.startswith("Task 4242 not found.")
+        # A call after it has been answered: the server is past logging the first one.
+        assert await total(session) == 0
+
+    log = (tmp_path / "stderr.log").read_text()
+    assert "Error calling tool" not in log
+    assert "Traceback" not in log
+    assert "4242" not in log
 
 
 async def test_a_user_id_argument_is_rejected_over_stdio(tmp_path: Path, database_url: str) -> None:
@@ -288,7 +315,7 @@ async def test_stdout_carries_only_json_rpc(tmp_path: Path, database_url: str) -
         ), message
     by_id = {m["id"]: m for m in messages if "id" in m}
     assert by_id[1]["result"]["serverInfo"]["name"] == "todo-mcp"
-    assert len(by_id[2]["result"]["tools"]) == 6
+    assert len(by_id[2]["result"]["tools"]) == 8
     assert by_id[3]["result"]["isError"] is True
     assert by_id[4]["result"]["isError"] is True
 

@@ -1,5 +1,5 @@
 """A tool result made in one dump carries the model as a client reads it: structured content
-that is the model's JSON, and a text block of the same JSON."""
+that is the model's JSON, and the readable text it is given."""
 
 from __future__ import annotations
 
@@ -56,16 +56,16 @@ ODD = task(
     ],
     ids=["plain task", "every field set, odd text", "page", "empty page"],
 )
-def test_the_result_is_the_models_json_as_structure_and_as_text(model: BaseModel) -> None:
+def test_the_result_is_the_models_json_as_structure_beside_the_readable_text(
+    model: BaseModel,
+) -> None:
     wire = json.loads(model.model_dump_json())  # the model as any JSON reader sees it
 
-    result = tool_result(model)
+    result = tool_result(model, "readable")
 
     assert result.structured_content == wire
     assert result.is_error is False
     assert result.meta is None
-    [block] = result.content
-    assert isinstance(block, TextContent)
-    assert json.loads(block.text) == wire
+    assert result.content == [TextContent(type="text", text="readable")]
     # A client that reads the structured content back gets the same model.
     assert type(model).model_validate(result.structured_content) == model

@@ -81,7 +81,7 @@ async def test_no_listed_tool_schema_carries_a_reference(
     client: Client[FastMCPTransport],
 ) -> None:
     tools = await client.list_tools()
-    assert len(tools) == 6
+    assert len(tools) == 8
     for tool in tools:
         text = json.dumps([tool.input_schema, tool.output_schema])
         assert "$ref" not in text, tool.name

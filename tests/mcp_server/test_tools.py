@@ -1,4 +1,4 @@
-"""The six task tools, through an in-memory MCP client, on SQLite and PostgreSQL.
+"""The task tools, through an in-memory MCP client, on SQLite and PostgreSQL.
 
 Detailed filtering and sorting cases belong to the storage tests; here each behaviour is checked
 the way a model meets it: arguments in, structured content or an error text out.
@@ -25,7 +25,16 @@ from tests.support.times import instant
 
 MCPClient = Client[FastMCPTransport]
 
-TOOLS = {"add_task", "list_tasks", "get_task", "update_task", "complete_task", "delete_task"}
+TOOLS = {
+    "add_task",
+    "list_tasks",
+    "get_task",
+    "update_task",
+    "complete_task",
+    "delete_task",
+    "add_tasks",
+    "complete_tasks",
+}
 RFC3339_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z")
 
 
@@ -70,7 +79,7 @@ async def titles(client: MCPClient, **filters: Any) -> list[str]:
 # --- the tool list ------------------------------------------------------------------------
 
 
-async def test_lists_exactly_the_six_tools(client: MCPClient) -> None:
+async def test_lists_exactly_the_task_tools(client: MCPClient) -> None:
     assert {tool.name for tool in await client.list_tools()} == TOOLS
 
 
@@ -106,6 +115,8 @@ async def test_tool_annotations_follow_the_spec(client: MCPClient) -> None:
         "update_task": (False, False, True),
         "complete_task": (False, False, True),
         "delete_task": (False, True, True),
+        "add_tasks": (False, False, None),
+        "complete_tasks": (False, False, True),
     }
 
 

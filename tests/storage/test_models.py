@@ -172,6 +172,15 @@ def test_query_rejects_out_of_range_values(fields: dict[str, Any]) -> None:
         TaskQuery.model_validate(fields)
 
 
+def test_query_refuses_due_after_later_than_due_before() -> None:
+    with pytest.raises(ValidationError, match="due_after") as raised:
+        TaskQuery.model_validate({"due_after": "2026-03-02", "due_before": "2026-03-01"})
+    assert "2026-03-01" in str(raised.value)
+
+    same_day = TaskQuery.model_validate({"due_after": "2026-03-01", "due_before": "2026-03-01"})
+    assert same_day.due_after == same_day.due_before
+
+
 def test_query_limits_at_the_edges_are_accepted() -> None:
     assert TaskQuery(limit=1).limit == 1
     assert TaskQuery(limit=500, offset=0).limit == 500

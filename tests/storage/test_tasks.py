@@ -874,3 +874,15 @@ async def test_a_version_out_of_the_columns_range_is_a_mismatch_without_a_driver
     with pytest.raises(TaskNotFoundError):
         await tasks.delete(ALICE, task.id + 1, expected_version=number)
     assert await tasks.get(ALICE, task.id) == task
+
+
+async def test_tags_are_the_users_own_once_each_most_used_first(repo: TaskRepository) -> None:
+    await add(repo, "a", tags=["home", "shop"])
+    await add(repo, "b", tags=["work", "home"])
+    await add(repo, "c", tags=["Home"])
+    await add(repo, "d")
+    await add(repo, "e", user=BOB, tags=["bobs"])
+
+    assert await repo.tags(ALICE) == ["home", "Home", "shop", "work"]
+    assert await repo.tags(BOB) == ["bobs"]
+    assert await repo.tags("nobody") == []
