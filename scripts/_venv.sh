@@ -1,7 +1,8 @@
 # shellcheck shell=bash
-# Sourced by scripts/run, scripts/test and scripts/check (and so by CI): makes .venv hold exactly
-# what uv.lock pins (the project itself editable, with its dev extra), then puts the venv first on
-# PATH. Expects the caller to have cd'd to the repository root.
+# Sourced by scripts/run, scripts/test and scripts/check (and so by CI): makes .venv hold what
+# uv.lock pins (the project itself editable, with its dev extra unless the caller set
+# VENV_RUNTIME_ONLY=1 before sourcing), then puts the venv first on PATH. Expects the caller to
+# have cd'd to the repository root.
 #
 # pyproject.toml and uv.lock disagreeing (a dependency added without `uv lock`) is an error under
 # CI (CI=true): CI installs what the lock says or nothing. Elsewhere the lock is brought up to date
@@ -36,10 +37,22 @@ if [[ ! -d "$VENV_DIR" ]] \
     exit 1
 fi
 
-# The stamp holds a hash of pyproject.toml and uv.lock: uv runs only when either changed. The
-# install is editable, so source changes never need one.
-_wanted="$(cat pyproject.toml uv.lock 2>/dev/null | cksum)"
-if [[ ! -f "$_stamp" || "$(<"$_stamp")" != "$_wanted" ]]; then
+# scripts/run needs only the runtime dependencies: a first start installs a quarter of the
+# packages. It leaves dev packages already there in place (--inexact), so run and test can take
+# turns without reinstalling; the dev install (what scripts/test and CI get) is exact.
+if [[ "${VENV_RUNTIME_ONLY:-0}" == "1" ]]; then
+    _mode=runtime
+    _sync_options=(--inexact)
+else
+    _mode=dev
+    _sync_options=(--extra dev)
+fi
+# The stamp holds the mode and a hash of pyproject.toml and uv.lock: uv runs only when they
+# changed, or when the dev packages are wanted and missing. The install is editable, so source
+# changes never need one.
+_hash="$(cat pyproject.toml uv.lock 2>/dev/null | cksum)"
+_have="$(cat "$_stamp" 2>/dev/null || true)"
+if [[ "$_have" != "dev $_hash" && "$_have" != "$_mode $_hash" ]]; then
     if command -v uv >/dev/null 2>&1; then
         _uv=(uv)
     else
@@ -64,11 +77,11 @@ if [[ ! -f "$_stamp" || "$(<"$_stamp")" != "$_wanted" ]]; then
     # The interpreter is chosen only for a new venv; an existing one keeps its own.
     _python_choice=()
     [[ -d "$VENV_DIR" ]] || _python_choice=(--python "$_base_python")
-    "${_uv[@]}" sync --locked --extra dev "${_python_choice[@]}"
-    printf '%s\n' "$(cat pyproject.toml uv.lock | cksum)" >"$_stamp"
+    "${_uv[@]}" sync --locked "${_sync_options[@]}" "${_python_choice[@]}"
+    printf '%s %s\n' "$_mode" "$(cat pyproject.toml uv.lock | cksum)" >"$_stamp"
     unset _uv _python_choice
 fi
-unset _stamp _wanted _base_python
+unset _stamp _hash _have _mode _sync_options _base_python
 
 # As if activated: tests that spawn `todo-mcp` or `todo-api` find the venv's console scripts.
 export VIRTUAL_ENV="$PWD/$VENV_DIR"
