@@ -6,8 +6,6 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
@@ -29,6 +27,7 @@ from http_adapter.rate_limit import RateLimiter
 from http_adapter.settings import ApiSettings
 from http_adapter.task_routes import task_routes
 from mcp_server.server import build_server
+from mcp_server.version import package_version
 from storage.conversations import ConversationRepository
 from storage.database import Database
 from storage.errors import StorageError
@@ -55,13 +54,6 @@ ALLOWED_HEADERS = [
 EXPOSED_HEADERS = ["Location", "ETag", "X-Total-Count", "Retry-After", "Mcp-Session-Id"]
 
 
-def _version() -> str:
-    try:
-        return package_version("todo-mcp")
-    except PackageNotFoundError:
-        return "0+unknown"
-
-
 def build_app(settings: ApiSettings) -> Starlette:
     db = Database(settings.resolved_database_url())
     repository = TaskRepository(db, quota=settings.task_quota)
@@ -77,7 +69,7 @@ def build_app(settings: ApiSettings) -> Starlette:
     )
     agent = _chat_agent(settings, ctx.dispatcher, conversations)
     limiter = RateLimiter(settings.chat_rate_limit)
-    version = _version()
+    version = package_version()
     openapi = build_openapi(version)
 
     async def root(_request: Request) -> Response:
