@@ -20,6 +20,7 @@ from http_adapter.auth import TokenVerifier, signing_secret
 from http_adapter.chat_routes import chat_routes
 from http_adapter.context import AppContext
 from http_adapter.dispatch import ToolDispatcher
+from http_adapter.docs import docs_routes, home_page, wants_html
 from http_adapter.mcp_http import METADATA_PATH, McpGuard, protected_resource_metadata
 from http_adapter.openapi import build_openapi
 from http_adapter.problems import HTTPProblem, problem_response
@@ -72,8 +73,14 @@ def build_app(settings: ApiSettings) -> Starlette:
     version = package_version()
     openapi = build_openapi(version)
 
-    async def root(_request: Request) -> Response:
-        return JSONResponse({"message": "todo-mcp: a per-user task store", "version": version})
+    async def root(request: Request) -> Response:
+        # A person who opens the server in a browser learns where the docs are.
+        if wants_html(request):
+            return home_page()
+        return JSONResponse(
+            {"message": "todo-mcp: a per-user task store", "version": version},
+            headers={"Vary": "Accept"},
+        )
 
     async def health(_request: Request) -> Response:
         try:
@@ -105,6 +112,7 @@ def build_app(settings: ApiSettings) -> Starlette:
         Route("/", root, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
+        *docs_routes(),
         Route(METADATA_PATH, protected_resource_metadata(ctx), methods=["GET"]),
         *task_routes(ctx),
         *chat_routes(ctx, conversations, agent, limiter),

@@ -29,8 +29,9 @@ from http_adapter.openapi import build_openapi
 from tests.http_adapter.support import SECRET, Api, make_settings
 
 USER = "alice"
-# Served by the app but deliberately not in the document: the MCP endpoint and its OAuth metadata.
-NOT_REST = {"/mcp", METADATA_PATH}
+# Served by the app but deliberately not in the document: the MCP endpoint and its OAuth
+# metadata, and the documentation page itself.
+NOT_REST = {"/mcp", METADATA_PATH, "/docs"}
 _CONVERTOR = re.compile(r"\{(\w+):\w+\}")
 
 
