@@ -42,7 +42,8 @@ def test_every_variable_of_env_example_has_a_comment_line_above_it() -> None:
     for number, line in enumerate(lines):
         if _ASSIGNMENT.match(line):
             above = lines[number - 1] if number else ""
-            assert above.startswith("# ") and not _ASSIGNMENT.match(above), line
+            assert above.startswith("# "), line
+            assert not _ASSIGNMENT.match(above), line
 
 
 def test_env_example_changes_nothing_until_edited() -> None:
