@@ -2,7 +2,7 @@
 
 # Build stage: uv installs exactly what uv.lock pins (the project itself not editable) into a
 # virtualenv that the runtime stage copies, so neither the sources nor the installer end up in
-# the final image.
+# the final image. Downloads stay in BuildKit cache mounts: quick rebuilds, nothing in a layer.
 FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_INPUT=1 \
@@ -10,16 +10,19 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never
-RUN python -m venv /opt/uv && /opt/uv/bin/pip install --no-cache-dir uv==0.13.9
+RUN --mount=type=cache,target=/root/.cache/pip \
+    python -m venv /opt/uv && /opt/uv/bin/pip install uv==0.13.9
 WORKDIR /src
 # The dependencies first, in a layer of their own that only a change of the lock rebuilds.
 COPY pyproject.toml uv.lock README.md ./
-RUN /opt/uv/bin/uv sync --locked --no-install-project --no-cache
+RUN --mount=type=cache,target=/root/.cache/uv \
+    /opt/uv/bin/uv sync --locked --no-install-project
 COPY storage ./storage
 COPY mcp_server ./mcp_server
 COPY http_adapter ./http_adapter
 COPY agent ./agent
-RUN /opt/uv/bin/uv sync --locked --no-editable --no-cache
+RUN --mount=type=cache,target=/root/.cache/uv \
+    /opt/uv/bin/uv sync --locked --no-editable
 
 FROM python:3.11-slim
 # PORT: todo-api listens there; platforms (Cloud Run, Render, a Docker Space) set their own.
