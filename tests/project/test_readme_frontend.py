@@ -61,12 +61,14 @@ async def test_openapi_typescript_client_has_the_task_routes_and_compiles(
     for path in ("/api/{user_id}/tasks", "/api/{user_id}/tasks/{task_id}", "/api/{user_id}/chat"):
         assert f'"{path}": {{' in types, path
     [snippet] = code_blocks(section("A Next.js + Better Auth frontend"), "ts")[1:]
-    client = tmp_path / "client.ts"
-    await anyio.Path(client).write_text(snippet + AMBIENT + USE)
-    compiled = await _tsc(client)
-    assert compiled.returncode == 0, compiled.stdout.decode()
+    # One compiler run over two modules: the README's code used as documented, and misused.
+    right, wrong = tmp_path / "client.ts", tmp_path / "mistake.ts"
+    await anyio.Path(right).write_text(snippet + AMBIENT + USE)
+    await anyio.Path(wrong).write_text(snippet + AMBIENT + MISTAKE)
+    compiled = await _tsc(right, wrong)
 
-    await anyio.Path(client).write_text(snippet + AMBIENT + MISTAKE)
-    refused = await _tsc(client)
-    assert refused.returncode != 0
-    assert '"urgent"' in refused.stdout.decode()
+    errors = [line for line in compiled.stdout.decode().splitlines() if "error TS" in line]
+    assert compiled.returncode != 0
+    assert errors, compiled.stdout.decode()
+    assert all(line.startswith(str(wrong)) or "mistake.ts" in line for line in errors), errors
+    assert any('"urgent"' in line for line in errors), errors
