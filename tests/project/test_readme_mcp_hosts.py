@@ -114,6 +114,10 @@ async def test_readme_inspector_line_lists_and_calls_the_tools(tmp_path: Path) -
     argv = _in_clone(_inspector_cli_line())
     env = _host_environment(tmp_path)
     env["PATH"] = os.pathsep.join([env["PATH"], os.path.dirname(shutil.which("node") or "")])
+    # The Inspector hands its server only a few variables of its own environment (PATH, HOME):
+    # the test's data directory has to be given with -e, or the real one would be used.
+    data = f"TODO_DATA_DIR={env['TODO_DATA_DIR']}"
+    argv = [argv[0], "-e", data, *argv[1:]]
     call = [
         *argv[: argv.index("--method")],
         *("--method", "tools/call", "--tool-name", "add_task", "--tool-arg", "title=Ring Bob"),
@@ -126,3 +130,4 @@ async def test_readme_inspector_line_lists_and_calls_the_tools(tmp_path: Path) -
     tools = {tool["name"] for tool in json.loads(listed.stdout)["tools"]}
     assert {"add_task", "list_tasks", "get_task", "update_task", "complete_task"} <= tools
     assert json.loads(called.stdout)["structuredContent"]["title"] == "Ring Bob"
+    assert await anyio.Path(tmp_path / "data" / "todo.db").exists()
