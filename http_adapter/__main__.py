@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from starlette.applications import Starlette
 
 from http_adapter.settings import ApiSettings
+from mcp_server.version import VersionAction
 from storage.database import DatabaseURLError
 
 
@@ -192,6 +193,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
     parser.add_argument("--port", type=int, help="default $PORT, else 8000")
     parser.add_argument("--workers", type=int, default=1, help="worker processes; default 1")
+    parser.add_argument("--version", action=VersionAction)
     parser.set_defaults(run=lambda args: serve(args.host, args.port, args.workers))
     commands = parser.add_subparsers(title="commands")
     token = commands.add_parser("token", help="print a signed HS256 token for a user")

@@ -6,8 +6,6 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -22,6 +20,7 @@ from http_adapter.auth import TokenVerifier, signing_secret
 from http_adapter.chat_routes import chat_routes
 from http_adapter.context import AppContext
 from http_adapter.dispatch import ToolDispatcher
+from http_adapter.docs import docs_routes, home_page, wants_html
 from http_adapter.hosts import HostGuard
 from http_adapter.mcp_http import METADATA_PATH, McpGuard, protected_resource_metadata
 from http_adapter.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -35,6 +34,7 @@ from http_adapter.shutdown import SHUTDOWN_STATE
 from http_adapter.slashes import redirecting_slashes
 from http_adapter.task_routes import task_routes
 from mcp_server.server import build_server
+from mcp_server.version import package_version
 from storage.conversations import ConversationRepository
 from storage.database import Database
 from storage.errors import StorageError
@@ -69,13 +69,6 @@ EXPOSED_HEADERS = [
 ]
 
 
-def _version() -> str:
-    try:
-        return package_version("todo-mcp")
-    except PackageNotFoundError:
-        return "0+unknown"
-
-
 def build_app(settings: ApiSettings) -> Starlette:
     db = Database(settings.resolved_database_url(), pooler=settings.database_pooler)
     repository = TaskRepository(db, quota=settings.task_quota)
@@ -95,11 +88,17 @@ def build_app(settings: ApiSettings) -> Starlette:
         dispatcher=ToolDispatcher(server, metrics.observe_tool_call if metrics else None),
     )
     agent = _chat_agent(settings, ctx.dispatcher, conversations, metrics)
-    version = _version()
+    version = package_version()
     openapi = build_openapi(version)
 
-    async def root(_request: Request) -> Response:
-        return JSONResponse({"message": "todo-mcp: a per-user task store", "version": version})
+    async def root(request: Request) -> Response:
+        # A person who opens the server in a browser learns where the docs are.
+        if wants_html(request):
+            return home_page()
+        return JSONResponse(
+            {"message": "todo-mcp: a per-user task store", "version": version},
+            headers={"Vary": "Accept"},
+        )
 
     async def health(_request: Request) -> Response:
         try:
@@ -142,6 +141,7 @@ def build_app(settings: ApiSettings) -> Starlette:
         Route("/health", health, methods=["GET"]),
         Route("/livez", livez, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
+        *docs_routes(),
         Route(METADATA_PATH, protected_resource_metadata(ctx), methods=["GET"]),
         *task_routes(ctx),
         *chat_routes(ctx, conversations, agent, RateLimits(db)),

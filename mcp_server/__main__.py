@@ -13,6 +13,8 @@ import logging
 import os
 import sys
 
+from mcp_server.version import VersionAction
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -27,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
         "--user",
         help="the user whose tasks a stdio server serves (default: $TODO_USER_ID)",
     )
+    parser.add_argument("--version", action=VersionAction)
     return parser
 
 

@@ -33,8 +33,9 @@ from tests.support.api import SECRET, Api, make_settings
 pytestmark = pytest.mark.sqlite_only
 
 USER = "alice"
-# Served by the app but deliberately not in the document: the MCP endpoint and its OAuth metadata.
-NOT_REST = {"/mcp", METADATA_PATH}
+# Served by the app but deliberately not in the document: the MCP endpoint and its OAuth
+# metadata, and the documentation page itself.
+NOT_REST = {"/mcp", METADATA_PATH, "/docs"}
 _CONVERTOR = re.compile(r"\{(\w+):\w+\}")
 
 

@@ -103,7 +103,6 @@ async def test_initialize_names_the_server_and_gives_instructions(
         assert result.server_info.name == "todo-mcp"
         assert result.server_info.title
         assert result.server_info.version == version("todo-mcp")
-        assert result.server_info.website_url
         assert result.instructions
         assert "list_tasks" in result.instructions
         capabilities = result.capabilities
