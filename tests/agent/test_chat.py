@@ -43,17 +43,9 @@ from tests.agent.fake_gemini import (
     text,
 )
 from tests.support.api import Api, ApiFactory
+from tests.support.tools import TOOL_NAMES
 
-TASK_TOOLS = {
-    "add_task",
-    "list_tasks",
-    "get_task",
-    "update_task",
-    "complete_task",
-    "delete_task",
-    "add_tasks",
-    "complete_tasks",
-}
+TASK_TOOLS = TOOL_NAMES
 
 
 # The five commands

@@ -15,17 +15,9 @@ from agent.declarations import function_declarations, gemini_parameters
 from http_adapter.dispatch import ToolDispatcher
 from mcp_server.server import build_server
 from mcp_server.settings import ServerSettings
+from tests.support.tools import TOOL_NAMES
 
-TASK_TOOLS = {
-    "add_task",
-    "list_tasks",
-    "get_task",
-    "update_task",
-    "complete_task",
-    "delete_task",
-    "add_tasks",
-    "complete_tasks",
-}
+TASK_TOOLS = TOOL_NAMES
 HIDDEN = {"expected_version", "idempotency_key"}
 
 

@@ -28,17 +28,9 @@ from tests.support.api import (
     post_initialize,
 )
 from tests.support.environment import clean_environment
+from tests.support.tools import TOOL_NAMES
 
-TOOLS = {
-    "add_task",
-    "list_tasks",
-    "get_task",
-    "update_task",
-    "complete_task",
-    "delete_task",
-    "add_tasks",
-    "complete_tasks",
-}
+TOOLS = TOOL_NAMES
 METADATA_URL = f"{BASE_URL}{METADATA_PATH}"
 TODO_MCP = Path(sys.executable).parent / "todo-mcp"
 # Bounded wait: a stdio server starts cold.

@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import anyio
-import httpx2
 import pytest
 import sqlalchemy as sa
-from fastmcp import Client
-from fastmcp.client.transports import StreamableHttpTransport
 from sqlalchemy.engine import make_url
 
 from storage.database import Database
@@ -23,7 +18,7 @@ from storage.migrate import migrate
 from storage.migrations import HEAD
 from tests.agent.fake_gemini import FakeGemini, ModelRequest, Reply, call, text
 from tests.http_adapter.pgbouncer import pgbouncer, pgbouncer_path
-from tests.support.api import BASE_URL, Api, make_settings, running
+from tests.support.api import make_settings, mcp_client, running
 
 LOAD_S = 120
 USERS = [f"user-{n}" for n in range(8)]
@@ -46,28 +41,6 @@ def through(port: int, database_url: str) -> str:
     """The same database, reached through the pooler."""
     url = make_url(database_url).set(host="127.0.0.1", port=port)
     return url.render_as_string(hide_password=False)
-
-
-@asynccontextmanager
-async def mcp_client(api: Api, user: str) -> AsyncIterator[Client[Any]]:
-    def in_process(
-        headers: dict[str, str] | None = None,
-        timeout: httpx2.Timeout | None = None,
-        auth: httpx2.Auth | None = None,
-        **_: Any,
-    ) -> httpx2.AsyncClient:
-        return httpx2.AsyncClient(
-            transport=httpx2.ASGITransport(app=api.app),
-            headers=headers,
-            timeout=timeout or httpx2.Timeout(LOAD_S),
-            auth=auth,
-        )
-
-    transport = StreamableHttpTransport(
-        f"{BASE_URL}/mcp", headers=api.auth(user), httpx_client_factory=in_process
-    )
-    async with Client(transport) as client:
-        yield client
 
 
 def add_then_answer(request: ModelRequest) -> Reply:
@@ -123,7 +96,8 @@ async def test_rest_mcp_and_chat_under_load_through_pgbouncer(
                     statuses[deleted.status_code] += 1
 
             async def mcp(n: int) -> None:
-                async with mcp_client(api, USERS[n % len(USERS)]) as client:
+                user = USERS[n % len(USERS)]
+                async with mcp_client(api, api.auth(user), within_s=LOAD_S) as client:
                     for result in (
                         await client.call_tool(
                             "add_task", {"title": f"m{n}"}, raise_on_error=False

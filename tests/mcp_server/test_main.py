@@ -25,6 +25,7 @@ from mcp.types import CallToolResult, TextContent
 
 from tests.support.environment import clean_environment
 from tests.support.processes import serving
+from tests.support.tools import TOOL_NAMES
 
 TODO_MCP = Path(sys.executable).parent / "todo-mcp"
 # Generous: a cold start imports fastmcp and migrates; a hang still fails instead of blocking.
@@ -118,16 +119,7 @@ async def test_lists_the_task_tools_with_schemas(tmp_path: Path, database_url: s
     async with connected(tmp_path, DATABASE_URL=database_url, TODO_USER_ID="alice") as session:
         tools = (await session.list_tools()).tools
 
-    assert {tool.name for tool in tools} == {
-        "add_task",
-        "list_tasks",
-        "get_task",
-        "update_task",
-        "complete_task",
-        "delete_task",
-        "add_tasks",
-        "complete_tasks",
-    }
+    assert {tool.name for tool in tools} == TOOL_NAMES
     for tool in tools:
         assert tool.description
         assert tool.input_schema["additionalProperties"] is False

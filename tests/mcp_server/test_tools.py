@@ -22,19 +22,11 @@ from storage.database import Database
 from storage.tasks import TaskRepository
 from tests.support.problems import assert_no_leak
 from tests.support.times import instant
+from tests.support.tools import TOOL_NAMES
 
 MCPClient = Client[FastMCPTransport]
 
-TOOLS = {
-    "add_task",
-    "list_tasks",
-    "get_task",
-    "update_task",
-    "complete_task",
-    "delete_task",
-    "add_tasks",
-    "complete_tasks",
-}
+TOOLS = TOOL_NAMES
 RFC3339_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z")
 
 

@@ -80,8 +80,11 @@ async def post_initialize(api: Api, **headers: str) -> httpx.Response:
 
 
 @asynccontextmanager
-async def mcp_client(api: Api, headers: dict[str, str]) -> AsyncIterator[Client[Any]]:
-    """A real MCP client session over /mcp of the in-process app, sending `headers`."""
+async def mcp_client(
+    api: Api, headers: dict[str, str], *, within_s: float = MCP_SESSION_S
+) -> AsyncIterator[Client[Any]]:
+    """A real MCP client session over /mcp of the in-process app, sending `headers`; the
+    whole session must end within `within_s`."""
 
     def in_process(
         headers: dict[str, str] | None = None,
@@ -92,14 +95,14 @@ async def mcp_client(api: Api, headers: dict[str, str]) -> AsyncIterator[Client[
         return httpx2.AsyncClient(
             transport=httpx2.ASGITransport(app=api.app),
             headers=headers,
-            timeout=timeout or httpx2.Timeout(MCP_SESSION_S),
+            timeout=timeout or httpx2.Timeout(within_s),
             auth=auth,
         )
 
     transport = StreamableHttpTransport(
         f"{BASE_URL}/mcp", headers=headers, httpx_client_factory=in_process
     )
-    with anyio.fail_after(MCP_SESSION_S):
+    with anyio.fail_after(within_s):
         async with Client(transport) as client:
             yield client
 
