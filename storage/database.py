@@ -199,6 +199,13 @@ class Database:
 
     async def ping(self) -> None:
         """Raise `StorageUnavailableError` unless the database answers a trivial query."""
+        if self.sqlite_path is not None:
+            # A pooled SQLite connection keeps answering from its open file handle after the
+            # file is deleted or damaged: the file itself is opened afresh.
+            try:
+                await asyncio.to_thread(probe_sqlite_file, self.sqlite_path)
+            except sqlite3.Error as exc:
+                raise StorageUnavailableError() from exc
         async with self.autocommit() as conn:
             await conn.execute(sa.text("SELECT 1"))
 
@@ -211,6 +218,15 @@ class Database:
         if self.autocommit_engine is not self.engine:
             await self.autocommit_engine.dispose()
         await self.engine.dispose()
+
+
+def probe_sqlite_file(path: Path) -> None:
+    """Open the existing SQLite file at `path` (never creating one) and read its schema; raises
+    `sqlite3.Error` when it cannot be."""
+    with contextlib.closing(
+        sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True)
+    ) as conn:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
 
 
 def _create_private(path: Path) -> None:

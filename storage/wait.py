@@ -8,15 +8,13 @@ up with one line saying why. A SQLite file is either there to open or not: it is
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 import time
-from pathlib import Path
 
 import sqlalchemy as sa
 
-from storage.database import Database
+from storage.database import Database, probe_sqlite_file
 from storage.errors import StorageUnavailableError
 
 log = logging.getLogger(__name__)
@@ -43,7 +41,7 @@ async def wait_for_database(db: Database, wait_s: float) -> None:
         # worker thread reporting to an event loop that may be closed by then (a traceback
         # at exit instead of the one line this module promises).
         try:
-            await asyncio.to_thread(_open_sqlite, db.sqlite_path)
+            await asyncio.to_thread(probe_sqlite_file, db.sqlite_path)
         except sqlite3.Error as exc:
             raise DatabaseUnreachableError(f"the database is not reachable: {exc}") from None
     pause = _FIRST_PAUSE_S
@@ -74,11 +72,6 @@ async def wait_for_database(db: Database, wait_s: float) -> None:
         await asyncio.sleep(pause)
         pause = min(pause * 2, _LONGEST_PAUSE_S)
         attempt += 1
-
-
-def _open_sqlite(path: Path) -> None:
-    with contextlib.closing(sqlite3.connect(path)) as conn:
-        conn.execute("SELECT 1")
 
 
 def _reason(exc: BaseException) -> str:

@@ -219,3 +219,18 @@ async def test_task_routes_answer_503_while_the_database_refuses_connections(
         finally:
             async with admin_connection() as conn:
                 await conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+
+async def test_health_reports_a_sqlite_file_that_went_away_and_came_back(tmp_path: Path) -> None:
+    path = tmp_path / "todo.db"
+    away = tmp_path / "todo.db.away"
+    async with app_on(f"sqlite+aiosqlite:///{path}", tmp_path) as api:
+        # The pool's open connection would still answer `SELECT 1` from its file handle.
+        path.rename(away)
+        unavailable = await api.client.get("/health")
+        away.rename(path)
+        ok = await api.client.get("/health")
+
+    assert unavailable.status_code == 503, unavailable.text
+    assert unavailable.json() == {"status": "unavailable", "database": "unreachable"}
+    assert ok.status_code == 200, ok.text
