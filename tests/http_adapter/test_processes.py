@@ -23,10 +23,11 @@ from tests.http_adapter.proxy import RoundRobinProxy, round_robin_proxy
 from tests.http_adapter.row_lock import task_count_locked, wait_for_lock_waiters
 from tests.support.api import SECRET, make_settings
 from tests.support.postgres import admin, database_url_of
+from tests.support.tools import TOOL_NAMES
 
 CHAT_LIMIT = 3
 REQUEST_S = 30
-TOOLS = {"add_task", "list_tasks", "get_task", "update_task", "complete_task", "delete_task"}
+TOOLS = TOOL_NAMES
 
 
 @dataclass

@@ -47,7 +47,7 @@ async def _tsc(*files: Path) -> subprocess.CompletedProcess[bytes]:
         return await anyio.run_process([node_tool("tsc"), *TSC, *map(str, files)], check=False)
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.sqlite_only
 async def test_openapi_typescript_client_has_the_task_routes_and_compiles(
     api: Api, tmp_path: Path
 ) -> None:
