@@ -290,6 +290,9 @@ class ChatTurn:
         """Run one tool call and note it; once started, a call is finished and noted even if
         the turn is cancelled meanwhile, so that the record never misses what was done."""
         event_id = call_id or f"call_{uuid.uuid4().hex[:12]}"
+        if name == "list_tasks" and "due" in arguments and "today" not in arguments:
+            # "Overdue" and "due today" are the user's day, not the server's.
+            arguments = {**arguments, "today": self.today.isoformat()}
         await self._emit(ToolCallEvent(event_id, name, arguments))
         with anyio.CancelScope(shield=True):
             outcome: dict[str, Any]

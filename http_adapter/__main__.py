@@ -118,7 +118,7 @@ def _prepare_database(settings: ApiSettings) -> None:
     from storage.wait import wait_for_database
 
     async def run() -> None:
-        db = Database(settings.resolved_database_url())
+        db = Database(settings.resolved_database_url(), pooler=settings.database_pooler)
         try:
             await wait_for_database(db, settings.database_wait_s)
             await migrate(db)

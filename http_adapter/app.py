@@ -28,7 +28,7 @@ from http_adapter.metrics import Metrics, ToolCallMetrics
 from http_adapter.middleware import REQUEST_ID_HEADER, RequestMiddleware, current_request_id
 from http_adapter.openapi import build_openapi
 from http_adapter.problems import HTTPProblem, problem_response
-from http_adapter.security_headers import SecurityHeaders
+from http_adapter.security_headers import SecurityHeaders, security_headers
 from http_adapter.settings import ApiSettings
 from http_adapter.shutdown import SHUTDOWN_STATE
 from http_adapter.slashes import redirecting_slashes
@@ -236,7 +236,9 @@ async def _on_crash(request: Request, exc: Exception) -> Response:
     # The path is the client's: cut short, so that one request cannot flood the log.
     path = request.url.path[:200]
     log.exception("unhandled error on %s %s", request.method, path, exc_info=exc)
-    # Answered outside the request middleware, so the request id is added here.
+    # Answered outside every middleware, so the request id and security headers are added here.
+    headers = security_headers(request.scope)
     request_id = current_request_id()
-    headers = {REQUEST_ID_HEADER: request_id} if request_id else None
+    if request_id:
+        headers[REQUEST_ID_HEADER] = request_id
     return problem_response(HTTPProblem(500, "Something went wrong on our side.", headers=headers))

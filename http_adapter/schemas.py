@@ -76,7 +76,8 @@ class ChatRequest(BaseModel):
         if value is not None:
             try:
                 ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
+            # `Europe` names a directory of the zone database: an OSError, not a zone.
+            except (ZoneInfoNotFoundError, ValueError, OSError):
                 raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
         return value
 

@@ -19,6 +19,14 @@ def is_private(scope: Scope) -> bool:
     return any(name == b"authorization" for name, _ in scope["headers"])
 
 
+def security_headers(scope: Scope) -> dict[str, str]:
+    """The headers an answer to `scope` carries."""
+    headers = {"X-Content-Type-Options": "nosniff"}
+    if is_private(scope):
+        headers["Cache-Control"] = "no-store"
+    return headers
+
+
 class SecurityHeaders:
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
@@ -27,14 +35,11 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        private = is_private(scope)
+        extra = security_headers(scope)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers["X-Content-Type-Options"] = "nosniff"
-                if private:
-                    headers["Cache-Control"] = "no-store"
+                MutableHeaders(scope=message).update(extra)
             await send(message)
 
         await self._app(scope, receive, send_with_headers)

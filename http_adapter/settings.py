@@ -112,7 +112,8 @@ class ApiSettings(ServerSettings):
         mode="before",
     )
     @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
+    def _blank_api_setting_is_unset(cls, value: object) -> object:
+        # Its own name: one named like ServerSettings' would replace that validator.
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("better_auth_url", "better_auth_jwks_url", "public_url", "gemini_base_url")

@@ -269,16 +269,7 @@ _NO_CONNECTION = (
 
 def _means_unavailable(exc: Exception) -> bool:
     """No usable connection, as opposed to a statement the database refused."""
-    if isinstance(
-        exc,
-        (
-            sa.exc.OperationalError,
-            sa.exc.InterfaceError,
-            sa.exc.TimeoutError,
-            OSError,
-            TimeoutError,
-        ),
-    ):
+    if isinstance(exc, _NO_CONNECTION):
         return True
     sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
     return str(sqlstate or "").startswith(_UNAVAILABLE_SQLSTATES)

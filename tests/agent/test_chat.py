@@ -233,7 +233,19 @@ async def test_today_is_the_users_day_in_their_time_zone(
     assert utc_before in utc or datetime.now(UTC).date().isoformat() in utc
 
 
-@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "../etc/passwd", "", "x" * 65])
+async def test_due_today_in_chat_is_the_users_day(chat_api: Api, fake_gemini: FakeGemini) -> None:
+    zone = "Pacific/Kiritimati"  # UTC+14: its day is rarely the server's
+    fake_gemini.queue(call("list_tasks", {"due": "today"}), text("Nothing is due today."))
+    before = datetime.now(ZoneInfo(zone)).date().isoformat()
+
+    answer = await chat_ok(chat_api, ALICE, "What is due today?", timezone=zone)
+
+    after = datetime.now(ZoneInfo(zone)).date().isoformat()
+    [listed] = answer["tool_calls"]
+    assert listed["arguments"]["today"] in (before, after)
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "Europe", "../etc/passwd", "", "x" * 65])
 async def test_an_unknown_time_zone_is_refused_before_the_model(
     chat_api: Api, fake_gemini: FakeGemini, zone: str
 ) -> None:
