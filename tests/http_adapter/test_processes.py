@@ -97,7 +97,7 @@ async def cluster(
         }
         async with (
             todo_api_servers(2, tmp, **settings) as servers,
-            round_robin_proxy([("127.0.0.1", server.port) for server in servers]) as proxy,
+            round_robin_proxy([("127.0.0.1", _port(server)) for server in servers]) as proxy,
         ):
             yield Cluster(servers, proxy, fake, module_database, tmp)
 
@@ -229,3 +229,9 @@ async def test_an_idempotency_key_in_flight_on_one_process_is_409_on_the_other(
     assert replay.status_code == 201
     assert replay.json() == first[0].json()
     assert [t["title"] for t in listed.json()] == ["Before", "Once across processes"]
+
+
+def _port(server: Server) -> int:
+    port = httpx.URL(server.url).port
+    assert port is not None, server.url
+    return port

@@ -7,14 +7,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import anyio
 
-from tests.http_adapter.served import free_port, serving
 from tests.project.dockerfile import Stage, env_pairs, exec_form, read_stages
+from tests.support.processes import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 # uv, its venv and the install from the lock: seconds with a warm cache, more on a cold one.
@@ -36,6 +37,13 @@ def _stage_env(stage: Stage, root: Path, base: dict[str, str]) -> dict[str, str]
             # Docker expands $NAME from the ENV so far, not from this process's environment.
             env[name] = _VARIABLE.sub(lambda m: env.get(m[1] or m[2], ""), _in_root(value, root))
     return env
+
+
+def _unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _base_env(tmp_path: Path) -> dict[str, str]:
@@ -103,7 +111,7 @@ async def test_image_install_and_start_commands_serve_health_on_port(tmp_path: P
     await anyio.to_thread.run_sync(_build, build, root, base)
 
     env = _stage_env(final, root, base)
-    port = free_port()
+    port = _unused_port()  # not 0: the HEALTHCHECK reads the same PORT
     env.update(PORT=str(port), BETTER_AUTH_SECRET="a-secret-for-the-image-test-0123456789abcdef")
     data = Path(env["TODO_DATA_DIR"])
     await anyio.Path(data).mkdir(parents=True)
@@ -112,7 +120,8 @@ async def test_image_install_and_start_commands_serve_health_on_port(tmp_path: P
     program = shutil.which(start[0], path=env["PATH"])
     assert program is not None
     assert program.startswith(str(root)), program
-    async with serving(tmp_path, [program, *start[1:]], port, env, cwd=data):
+    async with serving([program, *start[1:]], env=env, cwd=data) as server:
+        assert server.url.endswith(f":{port}"), server.url  # the port PORT gave
         probe = exec_form(final.last("HEALTHCHECK").arguments.split(" CMD ", 1)[1])
         healthcheck = await anyio.run_process(
             [shutil.which(probe[0], path=env["PATH"]) or probe[0], *probe[1:]],
