@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastmcp import FastMCP
@@ -29,6 +30,21 @@ log = logging.getLogger(__name__)
 CallObserver = Callable[[str, str, float], None]
 
 
+@contextmanager
+def observed(name: str, observe: CallObserver) -> Iterator[None]:
+    """Tell `observe` of the tool call the block makes when it ends, however it ends."""
+    started = time.perf_counter()
+    outcome = "error"
+    try:
+        yield
+        outcome = "ok"
+    except TaskToolError as exc:
+        outcome = exc.kind
+        raise
+    finally:
+        observe(name, outcome, time.perf_counter() - started)
+
+
 class ToolDispatcher:
     def __init__(self, server: FastMCP, observer: CallObserver | None = None) -> None:
         self._server = server
@@ -41,28 +57,16 @@ class ToolDispatcher:
 
     async def call(self, user_id: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """The tool's structured result; a tool error raises `TaskToolError`."""
-        started = time.perf_counter()
-        outcome = "error"
-        try:
-            result = await self._call(user_id, name, arguments)
-            outcome = "ok"
-            return result
-        except TaskToolError as exc:
-            outcome = exc.kind
-            raise
-        finally:
-            seconds = time.perf_counter() - started
-            # A failed call is worth a line (the request's id ties it to the request); a
-            # successful one is already told by the access log.
-            log.log(
-                logging.DEBUG if outcome == "ok" else logging.INFO,
-                "tool %s: %s (%.1f ms)",
-                name,
-                outcome,
-                seconds * 1000,
-            )
-            if self._observer is not None:
-                self._observer(name, outcome, seconds)
+        with observed(name, self._observe):
+            return await self._call(user_id, name, arguments)
+
+    def _observe(self, name: str, outcome: str, seconds: float) -> None:
+        # A failed call is worth a line (the request's id ties it to the request); a successful
+        # one is already told by the access log.
+        level = logging.DEBUG if outcome == "ok" else logging.INFO
+        log.log(level, "tool %s: %s (%.1f ms)", name, outcome, seconds * 1000)
+        if self._observer is not None:
+            self._observer(name, outcome, seconds)
 
     async def _call(self, user_id: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         tools = await self._registered()

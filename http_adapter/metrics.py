@@ -8,7 +8,6 @@ scraped reports the sum of all of them; several replicas are scraped one by one 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -25,7 +24,7 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from mcp_server.errors import TaskToolError
+from http_adapter.dispatch import observed
 
 MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -149,16 +148,5 @@ class ToolCallMetrics(Middleware):
         context: MiddlewareContext[mt.CallToolRequestParams],
         call_next: CallNext[mt.CallToolRequestParams, ToolResult],
     ) -> ToolResult:
-        started = time.perf_counter()
-        outcome = "error"
-        try:
-            result = await call_next(context)
-            outcome = "ok"
-            return result
-        except TaskToolError as exc:
-            outcome = exc.kind
-            raise
-        finally:
-            self._metrics.observe_tool_call(
-                context.message.name, outcome, time.perf_counter() - started
-            )
+        with observed(context.message.name, self._metrics.observe_tool_call):
+            return await call_next(context)
