@@ -38,10 +38,10 @@ from agent.declarations import function_declarations  # noqa: E402
 from agent.prompt import system_instruction  # noqa: E402
 from http_adapter.app import build_app  # noqa: E402
 from http_adapter.auth import issue_token  # noqa: E402
-from http_adapter.dispatch import ToolDispatcher  # noqa: E402
 from http_adapter.settings import ApiSettings  # noqa: E402
+from mcp_server.dispatch import ToolDispatcher  # noqa: E402
 from mcp_server.server import build_server  # noqa: E402
-from tests.agent.fake_gemini import Action, FakeGemini, ModelRequest, call, text  # noqa: E402
+from tests.support.fake_gemini import Action, FakeGemini, ModelRequest, call, text  # noqa: E402
 
 SECRET = "bench-secret-that-is-long-enough-for-hs256-0123456789"
 USER = "bench"

@@ -19,7 +19,6 @@ from starlette.routing import Route
 from http_adapter.auth import TokenVerifier, signing_secret
 from http_adapter.chat_routes import chat_routes
 from http_adapter.context import AppContext
-from http_adapter.dispatch import ToolDispatcher
 from http_adapter.docs import docs_routes, home_page, wants_html
 from http_adapter.hosts import HostGuard
 from http_adapter.mcp_http import METADATA_PATH, McpGuard, protected_resource_metadata
@@ -33,6 +32,7 @@ from http_adapter.settings import ApiSettings
 from http_adapter.shutdown import SHUTDOWN_STATE
 from http_adapter.slashes import redirecting_slashes
 from http_adapter.task_routes import task_routes
+from mcp_server.dispatch import ToolDispatcher
 from mcp_server.server import build_server
 from mcp_server.version import package_version
 from storage.conversations import ConversationRepository

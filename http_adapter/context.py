@@ -9,11 +9,11 @@ from typing import Any
 from starlette.requests import HTTPConnection
 
 from http_adapter.auth import AuthError, Principal, TokenVerifier
-from http_adapter.dispatch import ToolDispatcher
 from http_adapter.middleware import note_user
 from http_adapter.problems import STATUS_OF_KIND, HTTPProblem
 from http_adapter.settings import ApiSettings
 from http_adapter.shutdown import Shutdown
+from mcp_server.dispatch import ToolDispatcher
 from mcp_server.errors import TaskToolError
 from storage.database import Database
 

@@ -10,8 +10,8 @@ from typing import Any
 import anyio
 import httpx
 
-from tests.agent.fake_gemini import Action, ModelRequest, Responder, call, text
 from tests.support.api import Api
+from tests.support.fake_gemini import Action, ModelRequest, Responder, call, text
 
 ALICE = "alice"
 BOB = "bob"

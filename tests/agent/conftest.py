@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.agent.fake_gemini import FakeGemini
 from tests.support.api import Api, ApiFactory
+from tests.support.fake_gemini import FakeGemini
 
 
 @pytest.fixture

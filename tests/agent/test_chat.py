@@ -27,7 +27,8 @@ from tests.agent.chat_support import (
     tasks_of,
     text_parts,
 )
-from tests.agent.fake_gemini import (
+from tests.support.api import Api, ApiFactory
+from tests.support.fake_gemini import (
     Action,
     BreakStream,
     Fail,
@@ -41,7 +42,6 @@ from tests.agent.fake_gemini import (
     signature,
     text,
 )
-from tests.support.api import Api, ApiFactory
 from tests.support.tools import TOOL_NAMES
 
 TASK_TOOLS = TOOL_NAMES

@@ -12,7 +12,7 @@ from google.genai import types
 from mcp.types import Tool
 
 from agent.declarations import function_declarations, gemini_parameters
-from http_adapter.dispatch import ToolDispatcher
+from mcp_server.dispatch import ToolDispatcher
 from mcp_server.server import build_server
 from mcp_server.settings import ServerSettings
 from tests.support.tools import TOOL_NAMES

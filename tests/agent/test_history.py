@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 from tests.agent.chat_support import ALICE, chat_ok, find_then, model_view
-from tests.agent.fake_gemini import FakeGemini, call, text
 from tests.support.api import Api, ApiFactory
+from tests.support.fake_gemini import FakeGemini, call, text
 
 
 def kinds(contents: list[dict[str, Any]]) -> list[str]:

@@ -15,7 +15,8 @@ from agent.client import gemini_client
 from agent.events import ModelError
 from agent.model_call import ModelCall, ask
 from tests.agent.chat_support import ALICE, chat, chat_ok, conversation, conversations_of
-from tests.agent.fake_gemini import (
+from tests.support.api import Api
+from tests.support.fake_gemini import (
     Fail,
     FakeGemini,
     blocked,
@@ -25,7 +26,6 @@ from tests.agent.fake_gemini import (
     prompt_blocked,
     text,
 )
-from tests.support.api import Api
 
 MODEL = "gemini-3.8-flash"
 

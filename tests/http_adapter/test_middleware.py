@@ -121,7 +121,7 @@ async def test_log_records_made_while_serving_carry_the_request_id(
     )
 
     assert response.status_code == 404
-    [tool_line] = [r for r in access.records if r.name == "http_adapter.dispatch"]
+    [tool_line] = [r for r in access.records if r.name == "mcp_server.dispatch"]
     assert "get_task" in tool_line.getMessage()
     assert tool_line.request_id == "trace-42"  # type: ignore[attr-defined]
 

@@ -16,9 +16,9 @@ from sqlalchemy.engine import make_url
 from storage.database import Database
 from storage.migrate import migrate
 from storage.migrations import HEAD
-from tests.agent.fake_gemini import FakeGemini, ModelRequest, Reply, call, text
 from tests.http_adapter.pgbouncer import pgbouncer, pgbouncer_path
 from tests.support.api import make_settings, mcp_client, running
+from tests.support.fake_gemini import FakeGemini, ModelRequest, Reply, call, text
 
 LOAD_S = 120
 USERS = [f"user-{n}" for n in range(8)]

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.agent.fake_gemini import FakeGemini, text
 from tests.support.api import Api, ApiFactory
+from tests.support.fake_gemini import FakeGemini, text
 from tests.support.problems import assert_problem
 
 ALICE, BOB = "alice", "bob"
