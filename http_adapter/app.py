@@ -16,8 +16,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from http_adapter import route_table
 from http_adapter.auth import TokenVerifier, signing_secret
-from http_adapter.chat_routes import chat_routes
+from http_adapter.chat_routes import chat_handlers
 from http_adapter.context import AppContext
 from http_adapter.docs import docs_routes, home_page, wants_html
 from http_adapter.hosts import HostGuard
@@ -27,11 +28,12 @@ from http_adapter.metrics import Metrics, ToolCallMetrics
 from http_adapter.middleware import REQUEST_ID_HEADER, RequestMiddleware, current_request_id
 from http_adapter.openapi import build_openapi
 from http_adapter.problems import HTTPProblem, problem_response
+from http_adapter.schemas import Health, Liveness, Root
 from http_adapter.security_headers import SecurityHeaders, security_headers
 from http_adapter.settings import ApiSettings
 from http_adapter.shutdown import SHUTDOWN_STATE
 from http_adapter.slashes import redirecting_slashes
-from http_adapter.task_routes import task_routes
+from http_adapter.task_routes import task_handlers
 from mcp_server.dispatch import ToolDispatcher
 from mcp_server.server import build_server
 from mcp_server.version import package_version
@@ -95,23 +97,22 @@ def build_app(settings: ApiSettings) -> Starlette:
         # A person who opens the server in a browser learns where the docs are.
         if wants_html(request):
             return home_page()
-        return JSONResponse(
-            {"message": "todo-mcp: a per-user task store", "version": version},
-            headers={"Vary": "Accept"},
-        )
+        answer = Root(message="todo-mcp: a per-user task store", version=version)
+        return JSONResponse(answer.model_dump(), headers={"Vary": "Accept"})
 
     async def health(_request: Request) -> Response:
         try:
             await db.ping()
         except StorageError:
             # `SELECT 1` failing for any reason means the database cannot serve us.
-            return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
-        return JSONResponse({"status": "ok", "database": "ok"})
+            down = Health(status="unavailable", database="unreachable")
+            return JSONResponse(down.model_dump(), 503)
+        return JSONResponse(Health(status="ok", database="ok").model_dump())
 
     async def livez(_request: Request) -> Response:
         # Liveness: the process answers. It never asks the database, so an orchestrator does
         # not restart every replica while the database (which /health reports) is away.
-        return JSONResponse({"status": "ok"})
+        return JSONResponse(Liveness(status="ok").model_dump())
 
     async def openapi_json(_request: Request) -> Response:
         return JSONResponse(openapi)
@@ -137,14 +138,19 @@ def build_app(settings: ApiSettings) -> Starlette:
             await db.dispose()
 
     routes = [
-        Route("/", root, methods=["GET"]),
-        Route("/health", health, methods=["GET"]),
-        Route("/livez", livez, methods=["GET"]),
-        Route("/openapi.json", openapi_json, methods=["GET"]),
+        *route_table.starlette_routes(
+            {
+                route_table.ROOT: root,
+                route_table.HEALTH: health,
+                route_table.LIVEZ: livez,
+                route_table.OPENAPI: openapi_json,
+                **task_handlers(ctx),
+                **chat_handlers(ctx, conversations, agent, RateLimits(db)),
+            }
+        ),
+        # Not REST, so not in the route table nor the document.
         *docs_routes(),
         Route(METADATA_PATH, protected_resource_metadata(ctx), methods=["GET"]),
-        *task_routes(ctx),
-        *chat_routes(ctx, conversations, agent, RateLimits(db)),
         Route("/mcp", McpGuard(mcp_app, ctx)),
     ]
     if metrics is not None:

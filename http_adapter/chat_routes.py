@@ -15,12 +15,13 @@ from zoneinfo import ZoneInfo
 import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from agent.events import DeltaEvent, DoneEvent, Event, ModelError, ToolCallEvent
+from http_adapter import route_table
 from http_adapter.context import AppContext
-from http_adapter.endpoints import read_body, route
+from http_adapter.endpoints import Handler, read_body
+from http_adapter.operations import Operation
 from http_adapter.problems import PROBLEM_JSON, HTTPProblem, problem_body
 from http_adapter.schemas import ChatRequest
 from http_adapter.shutdown import Shutdown
@@ -43,12 +44,13 @@ CHAT_SCOPE = "chat"
 CHAT_WINDOW_S = 60.0
 
 
-def chat_routes(
+def chat_handlers(
     ctx: AppContext,
     conversations: ConversationRepository,
     agent: ChatAgent | None,
     limits: RateLimits,
-) -> list[Route]:
+) -> dict[Operation, Handler]:
+    """The handler of each chat and conversation operation of the route table."""
     keepalive_s = ctx.settings.chat_keepalive_s
 
     async def chat(request: Request) -> Response:
@@ -105,15 +107,12 @@ def chat_routes(
             await conversations.delete(user, _conversation_id(request))
         return Response(status_code=204)
 
-    base = "/api/{user_id}"
-    return [
-        route(base + "/chat", {"POST": chat}),
-        route(base + "/conversations", {"GET": list_conversations}),
-        route(
-            base + "/conversations/{conversation_id}",
-            {"GET": get_conversation, "DELETE": delete_conversation},
-        ),
-    ]
+    return {
+        route_table.CHAT: chat,
+        route_table.LIST_CONVERSATIONS: list_conversations,
+        route_table.GET_CONVERSATION: get_conversation,
+        route_table.DELETE_CONVERSATION: delete_conversation,
+    }
 
 
 def _conversation_id(request: Request) -> str:

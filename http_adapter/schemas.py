@@ -4,7 +4,7 @@ the OpenAPI document all validate with the same rules."""
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
@@ -80,6 +80,61 @@ class ChatRequest(BaseModel):
             except (ZoneInfoNotFoundError, ValueError, OSError):
                 raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
         return value
+
+
+# --- answers: the routes build them with these models, and the document describes them ---
+
+
+class ValidationErrorItem(BaseModel):
+    loc: list[str | int]
+    msg: str
+
+
+class Problem(BaseModel):
+    """An error (RFC 9457). `errors` lists each invalid field on 422."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[ValidationErrorItem] | None = None
+
+
+class ToolCallRecord(BaseModel):
+    """One tool call the agent made: its result, or `{"error": ...}` if it failed."""
+
+    name: str
+    arguments: dict[str, Any]
+    result: Any
+
+
+class ChatUsage(BaseModel):
+    """Tokens the turn's model calls reported, summed."""
+
+    input_tokens: int
+    output_tokens: int
+    model_calls: int
+
+
+class ChatAnswer(BaseModel):
+    conversation_id: str
+    response: str
+    tool_calls: list[ToolCallRecord]
+    usage: ChatUsage
+
+
+class Root(BaseModel):
+    message: str
+    version: str
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok", "unavailable"])
+    database: str = Field(examples=["ok", "unreachable"])
+
+
+class Liveness(BaseModel):
+    status: Literal["ok"]
 
 
 def error_list(errors: list[Any], *prefix: str) -> list[dict[str, Any]]:

@@ -10,10 +10,11 @@ from urllib.parse import quote
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from http_adapter import route_table
 from http_adapter.context import AppContext
-from http_adapter.endpoints import Handler, TaskJSONResponse, read_body, route
+from http_adapter.endpoints import Handler, TaskJSONResponse, read_body
+from http_adapter.operations import Operation
 from http_adapter.problems import HTTPProblem
 from http_adapter.schemas import ListParams, TaskBody, TaskPatch, error_list
 from storage.models import MAX_ID, IdempotencyKeyText
@@ -25,7 +26,9 @@ _DIGITS = re.compile(r"[0-9]+")
 _IDEMPOTENCY_KEY: TypeAdapter[str] = TypeAdapter(IdempotencyKeyText)
 
 
-def task_routes(ctx: AppContext) -> list[Route]:
+def task_handlers(ctx: AppContext) -> dict[Operation, Handler]:
+    """The handler of each task operation of the route table."""
+
     async def list_tasks(request: Request) -> Response:
         user = await ctx.authorize(request)
         try:
@@ -103,17 +106,14 @@ def task_routes(ctx: AppContext) -> list[Route]:
             arguments["expected_version"] = versions.pop()
         return _task_response(await ctx.call_tool(user, tool, arguments))
 
-    base = "/api/{user_id}/tasks"
-    # One route per path, so that a 405 lists every method the path has in `Allow`.
-    return [
-        route(base, {"GET": list_tasks, "POST": create_task}),
-        route(
-            # Any segment: the id is parsed after the route matched (`_task_id`), so that no
-            # id of any length can fail the routing itself.
-            base + "/{task_id}",
-            {"GET": get_task, "PUT": replace_task, "PATCH": patch_task, "DELETE": delete_task},
-        ),
-    ]
+    return {
+        route_table.LIST_TASKS: list_tasks,
+        route_table.CREATE_TASK: create_task,
+        route_table.GET_TASK: get_task,
+        route_table.REPLACE_TASK: replace_task,
+        route_table.UPDATE_TASK: patch_task,
+        route_table.DELETE_TASK: delete_task,
+    }
 
 
 def url_segment(identifier: str) -> str:

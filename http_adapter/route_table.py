@@ -1,0 +1,299 @@
+"""The route table: every documented route of `todo-api`, declared once.
+
+To add a route:
+1. Declare an `Operation` here (method, path, summary, body and query models, answers, errors)
+   and add it to `ROUTES`. A new `{parameter}` in a path gets its schema in `PATH_PARAMETERS`.
+2. Write its handler in your routes module and return it bound to the operation
+   (`{MY_OPERATION: handler}`); `app.py` passes every module's bindings to `starlette_routes`.
+That is all: `/openapi.json` describes it and the app serves it from this one entry. An
+operation without a handler, or a handler for an operation not in `ROUTES`, stops the app from
+being built. Routes that are not REST (`/mcp`, its OAuth metadata, `/docs`, `/metrics`) are
+plain Starlette routes in `app.py` and stay out of the document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.routing import Route
+
+from http_adapter.endpoints import Handler, route
+from http_adapter.operations import Answer, Error, Header, Operation
+from http_adapter.schemas import (
+    ChatAnswer,
+    ChatRequest,
+    Health,
+    ListParams,
+    Liveness,
+    Root,
+    TaskBody,
+    TaskOut,
+    TaskPatch,
+)
+from storage.conversations import ConversationDetail, ConversationPublic
+from storage.models import MAX_ID, IdempotencyKeyText
+
+TASKS = "/api/{user_id}/tasks"
+TASK = TASKS + "/{task_id}"
+CONVERSATIONS = "/api/{user_id}/conversations"
+CONVERSATION = CONVERSATIONS + "/{conversation_id}"
+
+PATH_PARAMETERS: dict[str, dict[str, Any]] = {
+    "user_id": {"type": "string"},
+    "task_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+    "conversation_id": {"type": "string"},
+}
+
+# --- errors many operations share -------------------------------------------------------------
+
+AUTH_ERRORS = (
+    Error(401, "Missing, malformed, expired or otherwise invalid bearer token."),
+    Error(403, "The token belongs to another user than the path's {user_id}."),
+    Error(431, "The Authorization header is larger than 8 KiB."),
+    Error(503, "The database, or the sign-in service's keys, are unavailable."),
+)
+BODY_ERRORS = (
+    Error(400, "The body is not valid JSON."),
+    Error(413, "The body is larger than 64 KiB."),
+    Error(415, "The body is not JSON."),
+    Error(422, "The body does not satisfy the schema."),
+)
+RETRY_AFTER = Header("Retry-After", "Seconds", int)
+TASK_NOT_FOUND = Error(404, "No such task for this user.")
+PRECONDITION_FAILED = Error(412, "If-Match no longer matches the task; nothing changed.")
+CONVERSATION_NOT_FOUND = Error(404, "No such conversation for this user.")
+
+# --- service ----------------------------------------------------------------------------------
+
+ROOT = Operation(
+    "GET",
+    "/",
+    "Service name and version",
+    answers=(Answer(200, "OK", Root),),
+    public=True,
+)
+OPENAPI = Operation(
+    "GET",
+    "/openapi.json",
+    "This document",
+    answers=(Answer(200, "OpenAPI 3.1", schema={"type": "object"}),),
+    public=True,
+)
+HEALTH = Operation(
+    "GET",
+    "/health",
+    "Whether the service and its database answer",
+    answers=(Answer(200, "Healthy", Health), Answer(503, "Database down", Health)),
+    public=True,
+)
+LIVEZ = Operation(
+    "GET",
+    "/livez",
+    "Whether the process answers (liveness; never asks the database)",
+    answers=(Answer(200, "Alive", Liveness),),
+    public=True,
+)
+
+# --- tasks ------------------------------------------------------------------------------------
+
+ETAG = Header("ETag", "The task's version; send it back in If-Match or If-None-Match.")
+IF_MATCH = Header("If-Match")
+
+
+def _links_to_the_task() -> dict[str, dict[str, Any]]:
+    """From a created task to the operations on it (for clients, and for schemathesis'
+    stateful tests)."""
+    parameters = {"user_id": "$request.path.user_id", "task_id": "$response.body#/id"}
+    return {
+        name: {"operationId": operation, "parameters": parameters}
+        for name, operation in [
+            ("GetTask", "getTask"),
+            ("ReplaceTask", "replaceTask"),
+            ("UpdateTask", "updateTask"),
+            ("DeleteTask", "deleteTask"),
+        ]
+    }
+
+
+LIST_TASKS = Operation(
+    "GET",
+    TASKS,
+    "List tasks",
+    operation_id="listTasks",
+    query=ListParams,
+    answers=(
+        Answer(
+            200,
+            "The page of tasks",
+            TaskOut,
+            many=True,
+            headers=(
+                Header("X-Total-Count", "Tasks matching the filters, ignoring limit/offset", int),
+            ),
+        ),
+    ),
+    errors=(Error(422, "A query parameter is invalid."), *AUTH_ERRORS),
+)
+CREATE_TASK = Operation(
+    "POST",
+    TASKS,
+    "Create a task",
+    operation_id="createTask",
+    headers=(Header("Idempotency-Key", type_=IdempotencyKeyText),),
+    body=TaskBody,
+    answers=(
+        Answer(
+            201,
+            "Created (or the first answer again, for a repeated Idempotency-Key)",
+            TaskOut,
+            headers=(ETAG, Header("Location", "The new task's URL")),
+            links=_links_to_the_task(),
+        ),
+    ),
+    errors=(
+        Error(
+            409,
+            "The same Idempotency-Key is still being processed, or the user's task quota is "
+            "reached.",
+        ),
+        *BODY_ERRORS,
+        *AUTH_ERRORS,
+    ),
+)
+GET_TASK = Operation(
+    "GET",
+    TASK,
+    "Get a task",
+    operation_id="getTask",
+    headers=(Header("If-None-Match"),),
+    answers=(
+        Answer(200, "The task", TaskOut, headers=(ETAG,)),
+        Answer(304, "Not modified", headers=(ETAG,)),
+    ),
+    errors=(TASK_NOT_FOUND, *AUTH_ERRORS),
+)
+REPLACE_TASK = Operation(
+    "PUT",
+    TASK,
+    "Replace a task",
+    operation_id="replaceTask",
+    headers=(IF_MATCH,),
+    body=TaskBody,
+    answers=(Answer(200, "The task as replaced", TaskOut, headers=(ETAG,)),),
+    errors=(TASK_NOT_FOUND, PRECONDITION_FAILED, *BODY_ERRORS, *AUTH_ERRORS),
+)
+UPDATE_TASK = Operation(
+    "PATCH",
+    TASK,
+    "Change some fields of a task",
+    operation_id="updateTask",
+    headers=(IF_MATCH,),
+    body=TaskPatch,
+    answers=(Answer(200, "The task as changed", TaskOut, headers=(ETAG,)),),
+    errors=(TASK_NOT_FOUND, PRECONDITION_FAILED, *BODY_ERRORS, *AUTH_ERRORS),
+)
+DELETE_TASK = Operation(
+    "DELETE",
+    TASK,
+    "Delete a task",
+    operation_id="deleteTask",
+    headers=(IF_MATCH,),
+    answers=(Answer(204, "Deleted"),),
+    errors=(TASK_NOT_FOUND, PRECONDITION_FAILED, *AUTH_ERRORS),
+)
+
+# --- chat -------------------------------------------------------------------------------------
+
+CHAT = Operation(
+    "POST",
+    "/api/{user_id}/chat",
+    "Send the chat agent a message; it may call the task tools",
+    operation_id="chat",
+    body=ChatRequest,
+    answers=(
+        Answer(
+            200,
+            "The agent's answer; with `Accept: text/event-stream`, Server-Sent Events "
+            "`tool_call`, `tool_result`, `delta`, then `done` (this same object) or `error` "
+            "(a problem)",
+            ChatAnswer,
+            event_stream=True,
+        ),
+    ),
+    errors=(
+        CONVERSATION_NOT_FOUND,
+        *BODY_ERRORS,
+        Error(
+            429,
+            "Too many chat messages; retry after Retry-After seconds.",
+            headers=(RETRY_AFTER,),
+        ),
+        Error(502, "The model failed or gave no usable answer."),
+        Error(504, "The model did not answer in time."),
+        *AUTH_ERRORS,
+        Error(
+            503,
+            "Chat is not configured (no GEMINI_API_KEY), the model is overloaded (with "
+            "Retry-After), or the database is unavailable.",
+            headers=(RETRY_AFTER,),
+        ),
+    ),
+)
+LIST_CONVERSATIONS = Operation(
+    "GET",
+    CONVERSATIONS,
+    "List chat conversations, newest first",
+    operation_id="listConversations",
+    answers=(Answer(200, "The conversations", ConversationPublic, many=True),),
+    errors=AUTH_ERRORS,
+)
+GET_CONVERSATION = Operation(
+    "GET",
+    CONVERSATION,
+    "A conversation with its messages",
+    operation_id="getConversation",
+    answers=(Answer(200, "The conversation", ConversationDetail),),
+    errors=(CONVERSATION_NOT_FOUND, *AUTH_ERRORS),
+)
+DELETE_CONVERSATION = Operation(
+    "DELETE",
+    CONVERSATION,
+    "Delete a conversation and its messages",
+    operation_id="deleteConversation",
+    answers=(Answer(204, "Deleted"),),
+    errors=(CONVERSATION_NOT_FOUND, *AUTH_ERRORS),
+)
+
+# In the order of the document. Operations on one path share one Starlette route.
+ROUTES: tuple[Operation, ...] = (
+    ROOT,
+    OPENAPI,
+    HEALTH,
+    LIVEZ,
+    LIST_TASKS,
+    CREATE_TASK,
+    GET_TASK,
+    REPLACE_TASK,
+    UPDATE_TASK,
+    DELETE_TASK,
+    CHAT,
+    LIST_CONVERSATIONS,
+    GET_CONVERSATION,
+    DELETE_CONVERSATION,
+)
+
+
+def starlette_routes(
+    handlers: Mapping[Operation, Handler], routes: tuple[Operation, ...] = ROUTES
+) -> list[Route]:
+    """One Starlette route per path of `routes`, serving each operation with its handler (one
+    route per path, so that a 405 lists every method of the path in `Allow`)."""
+    unbound = [f"{op.method} {op.path}" for op in routes if op not in handlers]
+    unknown = [f"{op.method} {op.path}" for op in handlers if op not in routes]
+    if unbound or unknown:
+        raise RuntimeError(f"operations without a handler: {unbound}; not in the table: {unknown}")
+    by_path: dict[str, dict[str, Handler]] = {}
+    for operation in routes:
+        by_path.setdefault(operation.path, {})[operation.method] = handlers[operation]
+    return [route(path, methods) for path, methods in by_path.items()]
