@@ -112,25 +112,23 @@ def _exit_ok(_signal: int, _frame: FrameType | None) -> None:
 def _prepare_database(settings: ApiSettings) -> None:
     """Wait for the database (`DATABASE_WAIT_S`) and migrate it before serving, so that an
     unreachable one is a few log lines and one reason, never a traceback from a worker."""
-    from storage.database import Database
     from storage.errors import StorageError
-    from storage.migrate import migrate
-    from storage.wait import wait_for_database
-
-    async def run() -> None:
-        db = Database(settings.resolved_database_url(), pooler=settings.database_pooler)
-        try:
-            await wait_for_database(db, settings.database_wait_s)
-            await migrate(db)
-        finally:
-            await db.dispose()
 
     try:
-        asyncio.run(run())
+        asyncio.run(_in_service(settings, wait_s=settings.database_wait_s))
     except DatabaseURLError as exc:
         _fail(str(exc))
     except StorageError as exc:
         _fail(f"cannot start: {exc}")
+
+
+async def _in_service(settings: ApiSettings, *, wait_s: float | None) -> None:
+    """Open the configured database, bring its schema up to date, and close it."""
+    from storage.startup import open_in_service
+
+    url = settings.resolved_database_url()
+    async with open_in_service(url, pooler=settings.database_pooler, wait_s=wait_s):
+        pass
 
 
 @contextlib.contextmanager
@@ -164,21 +162,11 @@ def _token(args: argparse.Namespace) -> None:
 
 
 def _migrate(_args: argparse.Namespace) -> None:
-    from storage.database import Database
     from storage.errors import StorageError
-    from storage.migrate import migrate
 
     settings = load_settings()
-
-    async def run() -> None:
-        db = Database(settings.resolved_database_url(), pooler=settings.database_pooler)
-        try:
-            await migrate(db)
-        finally:
-            await db.dispose()
-
     try:
-        asyncio.run(run())
+        asyncio.run(_in_service(settings, wait_s=None))
     except DatabaseURLError as exc:
         _fail(str(exc))
     except StorageError as exc:

@@ -41,7 +41,7 @@ from storage.conversations import ConversationRepository
 from storage.database import Database
 from storage.errors import StorageError
 from storage.limits import RateLimits
-from storage.migrate import migrate
+from storage.startup import in_service
 from storage.tasks import TaskRepository
 
 if TYPE_CHECKING:
@@ -124,8 +124,7 @@ def build_app(settings: ApiSettings) -> Starlette:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, Any]]:
         try:
-            await migrate(db)
-            async with mcp_app.lifespan(mcp_app):
+            async with in_service(db), mcp_app.lifespan(mcp_app):
                 # Everything imported and built so far lives as long as the process: moved out
                 # of the collector's sight, it stops making every full collection long.
                 gc.collect()
@@ -135,7 +134,6 @@ def build_app(settings: ApiSettings) -> Starlette:
         finally:
             if agent is not None:
                 await agent.aclose()
-            await db.dispose()
 
     routes = [
         *route_table.starlette_routes(

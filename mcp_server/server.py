@@ -22,10 +22,8 @@ from mcp_server.prompts import register_prompts
 from mcp_server.resources import register_resources
 from mcp_server.settings import ServerSettings
 from mcp_server.tools import register_tools
-from storage.database import Database
-from storage.migrate import migrate
+from storage.startup import open_in_service
 from storage.tasks import TaskRepository
-from storage.wait import wait_for_database
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +78,14 @@ def build_server(settings: ServerSettings, *, repository: TaskRepository | None 
         if repository is not None:
             yield {}
             return
-        db = Database(settings.resolved_database_url(), pooler=settings.database_pooler)
-        try:
-            await wait_for_database(db, settings.database_wait_s)
-            await migrate(db)
+        url = settings.resolved_database_url()
+        wait_s = settings.database_wait_s
+        async with open_in_service(url, pooler=settings.database_pooler, wait_s=wait_s) as db:
             holder["tasks"] = TaskRepository(db, quota=settings.task_quota)
-            yield {}
-        finally:
-            holder.pop("tasks", None)
-            await db.dispose()
+            try:
+                yield {}
+            finally:
+                holder.pop("tasks", None)
 
     def tasks() -> TaskRepository:
         try:

@@ -25,6 +25,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
@@ -52,6 +53,11 @@ _ASYNCPG_URL_PARAMETERS = {
 _UNAVAILABLE_SQLSTATES = ("08", "28", "3D", "53", "55", "57P")
 # How long a PostgreSQL connection attempt may take before the database counts as unreachable.
 _CONNECT_TIMEOUT_S = 5
+# Closing a connection waits for the server to hang up; a peer that never does (a proxy that
+# drops FINs, a server gone silent) must not hold a shutdown or `todo-api migrate` open. Each
+# close waits this long, and closing the pools altogether at most DISPOSE_TIMEOUT_S.
+CLOSE_TIMEOUT_S = 1.0
+DISPOSE_TIMEOUT_S = 5.0
 # How long a SQLite writer waits for another to finish before giving up.
 _SQLITE_BUSY_TIMEOUT_MS = 10_000
 POOLER_MODES = ("transaction",)
@@ -157,6 +163,7 @@ class Database:
                 )
                 _configure_sqlite(self.autocommit_engine, begin_immediate=False)
         else:
+            connect_args = {**connect_args, "connection_class": _BoundedCloseConnection}
             # Connections beyond pool_size are opened and closed per use (a TLS negotiation
             # each), so the pool is sized for the concurrency a server really sees.
             pool = {"pool_size": pool_size, "max_overflow": pool_size // 2, "pool_recycle": 1800}
@@ -215,9 +222,28 @@ class Database:
         return sum(getattr(engine.pool, "checkedout", lambda: 0)() for engine in engines)
 
     async def dispose(self) -> None:
-        if self.autocommit_engine is not self.engine:
-            await self.autocommit_engine.dispose()
-        await self.engine.dispose()
+        """Close the pools' connections, giving up after DISPOSE_TIMEOUT_S: what is still open
+        then is dropped (the process is ending, or the engines are not used again)."""
+        try:
+            async with asyncio.timeout(DISPOSE_TIMEOUT_S):
+                if self.autocommit_engine is not self.engine:
+                    await self.autocommit_engine.dispose()
+                await self.engine.dispose()
+        except TimeoutError:
+            log.warning(
+                "closing the database connections took over %g s; dropped", DISPOSE_TIMEOUT_S
+            )
+
+
+class _BoundedCloseConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg has no types
+    """An asyncpg connection whose graceful close gives up after CLOSE_TIMEOUT_S (asyncpg then
+    aborts the connection): SQLAlchemy's pool closes with no timeout at all."""
+
+    async def close(self, *, timeout: float | None = None) -> None:  # noqa: ASYNC109 (asyncpg's)
+        try:
+            await super().close(timeout=CLOSE_TIMEOUT_S if timeout is None else timeout)
+        except TimeoutError:
+            log.warning("the database did not acknowledge a connection's close; dropped it")
 
 
 def probe_sqlite_file(path: Path) -> None:
