@@ -42,7 +42,6 @@ from storage.database import Database
 from storage.errors import StorageError
 from storage.limits import RateLimits
 from storage.startup import in_service
-from storage.tasks import TaskRepository
 
 if TYPE_CHECKING:
     from agent.chat import ChatAgent
@@ -73,9 +72,8 @@ EXPOSED_HEADERS = [
 
 def build_app(settings: ApiSettings) -> Starlette:
     db = Database(settings.resolved_database_url(), pooler=settings.database_pooler)
-    repository = TaskRepository(db, quota=settings.task_quota)
     # The HTTP-facing server has no stdio user: every call is bound to a verified token.
-    server = build_server(settings.model_copy(update={"user_id": None}), repository=repository)
+    server = build_server(settings.model_copy(update={"user_id": None}), db=db)
     # Stateless: no session lives in this process, so any request of a session may reach any
     # process. The tools make no server-to-client requests, so plain JSON answers carry all.
     mcp_app = server.http_app(path="/mcp", stateless_http=True, json_response=True)

@@ -22,6 +22,7 @@ from mcp_server.prompts import register_prompts
 from mcp_server.resources import register_resources
 from mcp_server.settings import ServerSettings
 from mcp_server.tools import register_tools
+from storage.database import Database
 from storage.startup import open_in_service
 from storage.tasks import TaskRepository
 
@@ -66,22 +67,22 @@ def _package() -> tuple[str, str | None]:
     return about["Version"], pages.get("Homepage")
 
 
-def build_server(settings: ServerSettings, *, repository: TaskRepository | None = None) -> FastMCP:
-    """The MCP server. Given a `repository`, it uses that one (an embedding app owns the
-    database); otherwise its lifespan opens and migrates the configured database."""
+def build_server(settings: ServerSettings, *, db: Database | None = None) -> FastMCP:
+    """The MCP server. Given a `db`, it uses that one (an embedding app owns the database and
+    its start-up); otherwise its lifespan opens and migrates the configured database."""
     holder: dict[str, TaskRepository] = {}
-    if repository is not None:
-        holder["tasks"] = repository
+    if db is not None:
+        holder["tasks"] = TaskRepository(db, quota=settings.task_quota)
 
     @asynccontextmanager
     async def lifespan(_server: FastMCP) -> AsyncIterator[dict[str, Any]]:
-        if repository is not None:
+        if db is not None:
             yield {}
             return
         url = settings.resolved_database_url()
         wait_s = settings.database_wait_s
-        async with open_in_service(url, pooler=settings.database_pooler, wait_s=wait_s) as db:
-            holder["tasks"] = TaskRepository(db, quota=settings.task_quota)
+        async with open_in_service(url, pooler=settings.database_pooler, wait_s=wait_s) as opened:
+            holder["tasks"] = TaskRepository(opened, quota=settings.task_quota)
             try:
                 yield {}
             finally:

@@ -19,7 +19,6 @@ from mcp_server.identity import acting_as
 from mcp_server.server import build_server
 from mcp_server.settings import ServerSettings
 from storage.database import Database
-from storage.tasks import TaskRepository
 from tests.support.problems import assert_no_leak
 from tests.support.times import instant
 from tests.support.tools import TOOL_NAMES
@@ -685,7 +684,7 @@ async def test_delete_task_with_a_stale_expected_version_keeps_the_task(
 async def test_an_unreachable_store_is_a_tool_error_without_driver_text() -> None:
     db = Database("postgresql://postgres@127.0.0.1:1/x")
     settings = ServerSettings(_env_file=None, TODO_USER_ID="alice")
-    server = build_server(settings, repository=TaskRepository(db))
+    server = build_server(settings, db=db)
     try:
         async with Client(server) as client:
             calls: list[tuple[str, dict[str, Any]]] = [
