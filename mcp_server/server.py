@@ -17,6 +17,7 @@ from mcp import types as mt
 
 from mcp_server.bulk import register_bulk_tools
 from mcp_server.errors import TaskToolError, rejected_arguments
+from mcp_server.fastmcp_internals import set_title, stop_answering
 from mcp_server.identity import current_user
 from mcp_server.prompts import register_prompts
 from mcp_server.resources import register_resources
@@ -107,12 +108,10 @@ def build_server(settings: ServerSettings, *, db: Database | None = None) -> Fas
         # register_tools inlines every schema once (mcp_server.schemas).
         dereference_schemas=False,
     )
-    # fastmcp takes no title; the MCP server it wraps reports it in serverInfo.
-    server._mcp_server.title = TITLE
+    set_title(server, TITLE)
     # fastmcp always answers logging/setLevel, so the `logging` capability is advertised, but
     # this server sends no log messages (MCP 2026-07-28 deprecates them; stderr has the log).
-    # The SDK advertises a capability only while its handler is there.
-    server._mcp_server._request_handlers.pop("logging/setLevel")
+    stop_answering(server, "logging/setLevel")
     user = functools.partial(current_user, settings.user_id)
     register_tools(server, tasks, user)
     register_bulk_tools(server, tasks, user)

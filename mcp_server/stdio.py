@@ -22,6 +22,7 @@ from mcp.shared.message import SessionMessage
 from mcp.types import ErrorData, JSONRPCError
 
 from mcp_server.envelopes import Rejection, screen
+from mcp_server.fastmcp_internals import lifespan, low_level_server
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +35,12 @@ async def serve_stdio(server: FastMCP) -> None:
     to_answer, answers = anyio.create_memory_object_stream[Rejection](_PENDING_ANSWERS)
     transport = set_transport("stdio")
     try:
-        async with server._lifespan_manager():
+        async with lifespan(server):
             lines = _screened_lines(anyio.wrap_file(sys.stdin.buffer), to_answer)
             # The SDK only iterates what it is given, as it iterates an AsyncFile.
             stdin = cast(Any, _Lines(lines))
             async with stdio_server(stdin=stdin) as (read_stream, write_stream):
-                low_level = server._mcp_server
+                low_level = low_level_server(server)
                 async with anyio.create_task_group() as tasks:
                     tasks.start_soon(_answer, answers, write_stream)
                     # Returns once stdin has ended; by then the screen has closed `to_answer`,
