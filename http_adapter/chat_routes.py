@@ -22,7 +22,16 @@ from http_adapter import route_table
 from http_adapter.context import AppContext
 from http_adapter.endpoints import Handler, read_body
 from http_adapter.operations import Operation
-from http_adapter.problems import PROBLEM_JSON, HTTPProblem, problem_body
+from http_adapter.problems import (
+    CHAT_TURN_FAILED,
+    NO_CHAT,
+    PROBLEM_JSON,
+    SHUTTING_DOWN,
+    TOO_MANY_CHAT_MESSAGES,
+    HTTPProblem,
+    problem_body,
+    storage_problem,
+)
 from http_adapter.schemas import ChatRequest
 from http_adapter.shutdown import Shutdown
 from storage.conversations import ConversationRepository
@@ -30,7 +39,6 @@ from storage.errors import (
     ConversationNotFoundError,
     RateLimitedError,
     StorageError,
-    StorageUnavailableError,
 )
 from storage.limits import RateLimits
 
@@ -39,7 +47,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NO_CHAT = "Chat is not configured on this server: set GEMINI_API_KEY to enable it."
 CHAT_SCOPE = "chat"
 CHAT_WINDOW_S = 60.0
 
@@ -67,7 +74,7 @@ def chat_handlers(
                 return turn_problem(
                     HTTPProblem(
                         429,
-                        "Too many chat messages; wait a moment before sending another.",
+                        TOO_MANY_CHAT_MESSAGES,
                         headers={"Retry-After": str(exc.retry_after_s)},
                     ),
                     body.conversation_id,
@@ -86,7 +93,7 @@ def chat_handlers(
         except ModelError as exc:
             return turn_problem(_model_problem(exc), turn.conversation_id)
         except StorageError as exc:
-            return turn_problem(_storage_problem(exc), turn.conversation_id)
+            return turn_problem(storage_problem(exc), turn.conversation_id)
         return JSONResponse(answer)
 
     async def list_conversations(request: Request) -> Response:
@@ -129,16 +136,7 @@ def storage_problems() -> Iterator[None]:
     try:
         yield
     except StorageError as exc:
-        raise _storage_problem(exc) from None
-
-
-def _storage_problem(exc: StorageError) -> HTTPProblem:
-    """One mapping for JSON answers and for the `error` event of a stream."""
-    if isinstance(exc, ConversationNotFoundError):
-        return HTTPProblem(404, "Conversation not found.")
-    if isinstance(exc, StorageUnavailableError):
-        return HTTPProblem(503, "The database is unavailable right now.")
-    return HTTPProblem(500, "The database failed to do this.")
+        raise storage_problem(exc) from None
 
 
 def _model_problem(exc: ModelError) -> HTTPProblem:
@@ -161,9 +159,6 @@ def turn_problem(problem: HTTPProblem, conversation_id: str | None) -> Response:
         headers=problem.headers,
         media_type=PROBLEM_JSON,
     )
-
-
-SHUTTING_DOWN = HTTPProblem(503, "The server is shutting down; send the message again.")
 
 
 class TurnStream(Response):
@@ -208,10 +203,10 @@ class TurnStream(Response):
             except ModelError as exc:
                 await self._error(_model_problem(exc))
             except StorageError as exc:
-                await self._error(_storage_problem(exc))
+                await self._error(storage_problem(exc))
             except Exception:
                 log.exception("a streamed chat turn failed")
-                await self._error(HTTPProblem(500, "The chat turn failed unexpectedly."))
+                await self._error(HTTPProblem(500, CHAT_TURN_FAILED))
             finally:
                 background.cancel_scope.cancel()
         await self._write(b"", more_body=False)

@@ -10,26 +10,12 @@ from starlette.requests import HTTPConnection
 
 from http_adapter.auth import AuthError, Principal, TokenVerifier
 from http_adapter.middleware import note_user
-from http_adapter.problems import STATUS_OF_KIND, HTTPProblem
+from http_adapter.problems import HTTPProblem, tool_problem
 from http_adapter.settings import ApiSettings
 from http_adapter.shutdown import Shutdown
 from mcp_server.dispatch import ToolDispatcher
 from mcp_server.errors import TaskToolError
 from storage.database import Database
-
-REST_DETAIL = {
-    "not_found": "Task {task_id} not found.",
-    "version_mismatch": "The task has changed since the ETag given in If-Match; nothing changed.",
-    "idempotency_key_reused": "This Idempotency-Key was already used with a different body.",
-    "idempotency_key_in_flight": "A request with this Idempotency-Key is still in progress.",
-}
-
-# Where the fault lies, for the kinds answered 422 that are not about the tool's arguments.
-REST_ERRORS = {
-    "idempotency_key_reused": [
-        {"loc": ["header", "Idempotency-Key"], "msg": "already used with a different body"}
-    ],
-}
 
 
 def bearer_challenge(error: AuthError, *extra: str) -> str:
@@ -68,13 +54,7 @@ class AppContext:
         try:
             return await self.dispatcher.call(user, name, arguments)
         except TaskToolError as exc:
-            status = STATUS_OF_KIND[exc.kind]
-            errors = exc.details if exc.kind == "invalid_arguments" else REST_ERRORS.get(exc.kind)
-            # The tool's text advises a model which tool to call next; an HTTP client gets
-            # the plain fact instead.
-            template = REST_DETAIL.get(exc.kind)
-            detail = template.format_map(arguments) if template else str(exc)
-            raise HTTPProblem(status, detail, errors=errors) from None
+            raise tool_problem(exc, arguments) from None
 
     def base_url(self, connection: HTTPConnection) -> str:
         if self.settings.public_url:
