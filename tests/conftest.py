@@ -11,7 +11,7 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -24,9 +24,26 @@ from storage.migrate import migrate
 from storage.tasks import TaskRepository
 from tests.support.api import Api, ApiFactory, make_settings, running
 from tests.support.environment import configures_the_product
+from tests.support.markers import ProcessGuard, mark_process_tests
 from tests.support.postgres import REQUIRE_POSTGRES, SHOWN_POSTGRES_URL, admin, database_url_of
 
 BACKENDS = ("sqlite", "postgres")
+_PROCESS_GUARD = ProcessGuard()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Before `-m` selects: tests that start processes are marked `process`."""
+    mark_process_tests(items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    _PROCESS_GUARD.current = item
+    try:
+        return (yield)
+    finally:
+        _PROCESS_GUARD.current = None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -15,8 +15,8 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.http_adapter.browser import chromium
-from tests.http_adapter.served import todo_api, token
 from tests.support.api import Api
+from tests.support.processes import todo_api, token
 
 UI_WAIT_S = 30
 TITLE = "Water the ficus on the balcony"

@@ -13,7 +13,7 @@ import httpx
 import jwt
 
 from http_adapter.log_config import JsonFormatter
-from tests.http_adapter.server_process import todo_api_process
+from tests.support.processes import todo_api_process
 
 SECRET = "a-secret-for-the-log-tests-0123456789abcdef"
 

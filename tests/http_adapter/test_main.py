@@ -8,7 +8,6 @@ import socket
 import sqlite3
 import stat
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,9 +19,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.support.environment import clean_environment
-from tests.support.processes import refused_port, serving
+from tests.support.processes import TODO_API, refused_port, serving, todo_api_process
 
-TODO_API = Path(sys.executable).parent / "todo-api"
 SECRET = "a-secret-for-the-cli-tests-0123456789abcdef"
 # Generous: a cold start imports the whole stack; a hang still fails instead of blocking.
 QUICK_EXIT_S = 60
@@ -332,7 +330,6 @@ async def _forward(client: anyio.abc.SocketStream, target_port: int) -> None:
 async def test_todo_api_waits_for_a_database_that_becomes_reachable(
     tmp_path: Path, fresh_postgres_url: str
 ) -> None:
-    from tests.http_adapter.server_process import todo_api_process  # it imports this module
 
     real = make_url(fresh_postgres_url)
     port = _unused_port()  # nothing listens here until the forwarder below starts
@@ -396,7 +393,6 @@ def _mode(path: Path) -> int:
 
 
 async def test_todo_api_listens_on_port_and_keeps_its_files_private(tmp_path: Path) -> None:
-    from tests.http_adapter.server_process import todo_api_process  # it imports this module
 
     data = tmp_path / "data"
     # No --port and no DATABASE_URL; PORT=0 lets the kernel pick, and the server reports it:

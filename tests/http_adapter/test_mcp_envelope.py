@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.http_adapter.test_mcp_http import mcp_session
-from tests.support.api import MCP_HEADERS, Api
+from tests.support.api import MCP_HEADERS, Api, mcp_session
 from tests.support.api import MCP_INITIALIZE as INITIALIZE
 
 

@@ -3,16 +3,13 @@ token) and OAuth resource metadata, and one task store shared by REST, /mcp and 
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import anyio
 import httpx2
 import pytest
-from fastmcp import Client
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -24,15 +21,15 @@ from tests.support.api import (
     MCP_SESSION_S,
     Api,
     ApiFactory,
-    mcp_client,
+    mcp_session,
     post_initialize,
 )
 from tests.support.environment import clean_environment
+from tests.support.processes import TODO_MCP
 from tests.support.tools import TOOL_NAMES
 
 TOOLS = TOOL_NAMES
 METADATA_URL = f"{BASE_URL}{METADATA_PATH}"
-TODO_MCP = Path(sys.executable).parent / "todo-mcp"
 # Bounded wait: a stdio server starts cold.
 STDIO_S = 60
 # Never reached: no test here presents a token that needs its keys.
@@ -44,11 +41,6 @@ async def oauth_api(api_factory: ApiFactory) -> AsyncIterator[Api]:
     """The app with Better Auth configured, so /mcp is an OAuth protected resource."""
     async with api_factory(BETTER_AUTH_URL=BETTER_AUTH_URL) as api:
         yield api
-
-
-def mcp_session(api: Api, user: str) -> AbstractAsyncContextManager[Client[Any]]:
-    """A real MCP client session over /mcp of the in-process app, as `user`."""
-    return mcp_client(api, api.auth(user))
 
 
 @asynccontextmanager

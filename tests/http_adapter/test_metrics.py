@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from prometheus_client.parser import text_string_to_metric_families
 
 from http_adapter.metrics import Metrics
-from tests.http_adapter.test_mcp_http import mcp_session
-from tests.support.api import Api, ApiFactory
+from tests.support.api import Api, ApiFactory, mcp_session
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

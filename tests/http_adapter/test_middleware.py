@@ -10,8 +10,7 @@ import pytest
 
 from http_adapter.log_config import RequestIdFilter
 from http_adapter.middleware import user_hash
-from tests.http_adapter.test_mcp_http import mcp_session
-from tests.support.api import Api
+from tests.support.api import Api, mcp_session
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
 

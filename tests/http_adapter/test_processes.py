@@ -17,12 +17,12 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from http_adapter.auth import issue_token
-from tests.http_adapter.processes import Server, todo_api_servers
 from tests.http_adapter.proxy import RoundRobinProxy, round_robin_proxy
 from tests.http_adapter.row_lock import task_count_locked, wait_for_lock_waiters
 from tests.support.api import SECRET, make_settings
 from tests.support.fake_gemini import FakeGemini, ModelRequest, Reply, text
 from tests.support.postgres import admin, database_url_of
+from tests.support.processes import Server, todo_api_servers
 from tests.support.tools import TOOL_NAMES
 
 CHAT_LIMIT = 3

@@ -16,9 +16,8 @@ from pathlib import Path
 import jwt
 import pytest
 
-from tests.http_adapter.test_main import TODO_API
 from tests.support.environment import clean_environment
-from tests.support.processes import STARTUP_S
+from tests.support.processes import STARTUP_S, TODO_API
 
 SECRET = "a-secret-for-the-protocol-tests-0123456789abcdef"
 HEADER_TIMEOUT_S = 1.0

@@ -12,8 +12,8 @@ import httpx
 import jwt
 
 from http_adapter.shutdown import Shutdown
-from tests.http_adapter.server_process import todo_api_process
 from tests.support.fake_gemini import FakeGemini, Hang
+from tests.support.processes import todo_api_process
 
 SECRET = "a-secret-for-the-shutdown-tests-0123456789abcdef"
 

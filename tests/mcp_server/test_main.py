@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,12 +23,9 @@ from mcp.client.stdio import stdio_client
 from mcp.types import CallToolResult, TextContent
 
 from tests.support.environment import clean_environment
-from tests.support.processes import serving
+from tests.support.processes import STARTUP_S, TODO_MCP, serving
 from tests.support.tools import TOOL_NAMES
 
-TODO_MCP = Path(sys.executable).parent / "todo-mcp"
-# Generous: a cold start imports fastmcp and migrates; a hang still fails instead of blocking.
-STARTUP_S = 60
 QUICK_EXIT_S = 60
 
 

@@ -12,8 +12,8 @@ import anyio
 from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from tests.mcp_server.test_main import STARTUP_S, TODO_MCP
 from tests.support.environment import clean_environment
+from tests.support.processes import STARTUP_S, TODO_MCP
 
 INITIALIZE = {
     "jsonrpc": "2.0",

@@ -74,6 +74,11 @@ async def running(settings: ApiSettings) -> AsyncIterator[Api]:
             yield Api(app=app, client=client, settings=settings)
 
 
+def mcp_session(api: Api, user: str) -> AbstractAsyncContextManager[Client[Any]]:
+    """A real MCP client session over /mcp of the in-process app, as `user`."""
+    return mcp_client(api, api.auth(user))
+
+
 async def post_initialize(api: Api, **headers: str) -> httpx.Response:
     """An MCP `initialize` request to /mcp with `headers`: the guard's answer, or the server's."""
     return await api.client.post("/mcp", json=MCP_INITIALIZE, headers=MCP_HEADERS | headers)
