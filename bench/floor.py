@@ -33,27 +33,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime
-from http import HTTPStatus
-from typing import Annotated, Any, Literal, TypeVar
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 import jwt
 import uvicorn
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StringConstraints,
-    ValidationError,
-    model_validator,
-)
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -61,333 +49,33 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-MAX_BODY_BYTES = 64 * 1024
+sys.path[:0] = [str(Path(__file__).resolve().parent.parent)]
+
+from bench.floor_http import (  # noqa: E402
+    Problem,
+    etag_of,
+    expected_version,
+    json_body,
+    none_match,
+    parse_task_id,
+    task_json,
+    task_response,
+    unauthorized,
+    validated,
+)
+from bench.floor_shapes import ListParams, TaskBody, TaskPatch  # noqa: E402
+from bench.floor_sql import (  # noqa: E402
+    COLUMNS,
+    DELETE,
+    INSERT,
+    ORDER_BY,
+    SCHEMA,
+    SELECT_ONE,
+    column_values,
+)
+
 MAX_AUTHORIZATION_BYTES = 8 * 1024
-MAX_TASK_ID = 2**31 - 1
 DEFAULT_QUOTA = 10_000
-PROBLEM_JSON = "application/problem+json"
-CHALLENGE = 'Bearer realm="todo-mcp"'
-
-# --- validation: the same limits as todo-api's models ------------------------------------------
-
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def _iso_date(value: Any) -> Any:
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not a real calendar date") from None
-    raise ValueError("must be a date written as YYYY-MM-DD")
-
-
-def _no_nul(text: str) -> str:
-    if "\x00" in text:
-        raise ValueError("must not contain the NUL character (U+0000)")
-    return text
-
-
-def _unique(tags: list[str]) -> list[str]:
-    return list(dict.fromkeys(tags))
-
-
-def _blank_to_none(value: Any) -> Any:
-    return None if isinstance(value, str) and not value.strip() else value
-
-
-Title = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-    AfterValidator(_no_nul),
-]
-Description = Annotated[str, StringConstraints(max_length=1000), AfterValidator(_no_nul)]
-Tag = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=32),
-    AfterValidator(_no_nul),
-]
-Tags = Annotated[list[Tag], Field(max_length=10), AfterValidator(_unique)]
-DueDate = Annotated[date, BeforeValidator(_iso_date)]
-Priority = Literal["low", "medium", "high"]
-SortKey = Literal[
-    "created_at",
-    "-created_at",
-    "due_date",
-    "-due_date",
-    "priority",
-    "-priority",
-    "title",
-    "-title",
-]
-SearchText = Annotated[
-    Annotated[
-        str, StringConstraints(strip_whitespace=True, max_length=200), AfterValidator(_no_nul)
-    ]
-    | None,
-    BeforeValidator(_blank_to_none),
-]
-
-
-class TaskBody(BaseModel):
-    """POST and PUT bodies."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    title: Title
-    description: Description | None = None
-    priority: Priority = "medium"
-    due_date: DueDate | None = None
-    tags: Tags = Field(default_factory=list)
-    completed: StrictBool = False
-
-
-_NOT_NULLABLE = ("title", "priority", "tags", "completed")
-
-
-class TaskPatch(BaseModel):
-    """PATCH bodies: the fields given are the change; `null` clears description/due_date."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    title: Title | None = None
-    description: Description | None = None
-    priority: Priority | None = None
-    due_date: DueDate | None = None
-    tags: Tags | None = None
-    completed: StrictBool | None = None
-
-    @model_validator(mode="after")
-    def _null_only_where_allowed(self) -> TaskPatch:
-        for name in _NOT_NULLABLE:
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
-
-    def changes(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.model_fields_set}
-
-
-class ListParams(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    status: Literal["all", "pending", "completed"] = "all"
-    q: SearchText = None
-    priority: Priority | None = None
-    tag: Tag | None = None
-    due_before: DueDate | None = None
-    due_after: DueDate | None = None
-    sort: SortKey = "created_at"
-    limit: int = Field(default=100, ge=1, le=500)
-    offset: int = Field(default=0, ge=0, le=MAX_TASK_ID)
-
-
-# --- SQL ---------------------------------------------------------------------------------------
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS task (
-    id serial PRIMARY KEY,
-    user_id varchar(255) NOT NULL,
-    title varchar(200) NOT NULL,
-    title_key text COLLATE "C" NOT NULL,
-    description text,
-    description_key text COLLATE "C",
-    completed boolean NOT NULL,
-    priority varchar(6) NOT NULL CONSTRAINT ck_task_priority
-        CHECK (priority IN ('low', 'medium', 'high')),
-    due_date date,
-    tags jsonb NOT NULL,
-    version integer NOT NULL,
-    created_at timestamptz NOT NULL,
-    updated_at timestamptz NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ix_task_user_created ON task (user_id, created_at, id);
-CREATE INDEX IF NOT EXISTS ix_task_user_due ON task (user_id, due_date);
-CREATE TABLE IF NOT EXISTS task_count (
-    user_id varchar(255) PRIMARY KEY,
-    tasks integer NOT NULL
-);
-"""
-COLUMNS = (
-    "id, user_id, title, description, completed, priority, due_date, tags, version, "
-    "created_at, updated_at"
-)
-_RANK = "(CASE priority WHEN 'low' THEN 0 WHEN 'medium' THEN 1 WHEN 'high' THEN 2 END)"
-ORDER_BY: dict[str, str] = {
-    "created_at": "created_at ASC",
-    "-created_at": "created_at DESC",
-    "due_date": "due_date IS NULL, due_date ASC",
-    "-due_date": "due_date IS NULL, due_date DESC",
-    "priority": f"{_RANK} ASC",
-    "-priority": f"{_RANK} DESC",
-    "title": "title_key ASC",
-    "-title": "title_key DESC",
-}
-SELECT_ONE = f"SELECT {COLUMNS} FROM task WHERE id = $1 AND user_id = $2"
-# The quota check and the insert in one statement: the user's count goes up only while it is
-# under the quota ($10), and the task is written only if it did.
-INSERT = f"""
-WITH counted AS (
-    INSERT INTO task_count (user_id, tasks) VALUES ($1, 1)
-    ON CONFLICT (user_id) DO UPDATE SET tasks = task_count.tasks + 1
-    WHERE task_count.tasks < $10
-    RETURNING 1
-)
-INSERT INTO task (user_id, title, title_key, description, description_key, completed, priority,
-                  due_date, tags, version, created_at, updated_at)
-SELECT $1, $2, $3, $4, $5, $6::boolean, $7, $8::date, $9::jsonb, 1, now(), now() FROM counted
-RETURNING {COLUMNS}
-"""
-DELETE = """
-WITH gone AS ({delete} RETURNING id),
-uncounted AS (
-    UPDATE task_count SET tasks = tasks - (SELECT count(*) FROM gone) WHERE user_id = $2
-)
-SELECT id FROM gone
-"""
-
-
-def _column_values(fields: dict[str, Any]) -> dict[str, Any]:
-    values = dict(fields)
-    if "title" in values:
-        values["title_key"] = values["title"].casefold()
-    if "description" in values:
-        described = values["description"]
-        values["description_key"] = None if described is None else described.casefold()
-    return values
-
-
-# --- HTTP --------------------------------------------------------------------------------------
-
-
-class Problem(Exception):
-    def __init__(
-        self,
-        status: int,
-        detail: str,
-        *,
-        errors: list[dict[str, Any]] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.errors = errors
-        self.headers = headers or {}
-
-    def response(self) -> Response:
-        body: dict[str, Any] = {
-            "type": "about:blank",
-            "title": HTTPStatus(self.status).phrase,
-            "status": self.status,
-            "detail": self.detail,
-        }
-        if self.errors is not None:
-            body["errors"] = self.errors
-        return Response(
-            json.dumps(body), self.status, headers=self.headers, media_type=PROBLEM_JSON
-        )
-
-
-def _unauthorized(detail: str, *, invalid: bool = True) -> Problem:
-    challenge = f'{CHALLENGE}, error="invalid_token"' if invalid else CHALLENGE
-    return Problem(401, detail, headers={"WWW-Authenticate": challenge})
-
-
-def _error_list(exc: ValidationError, prefix: str) -> list[dict[str, Any]]:
-    return [
-        {"loc": [prefix, *e["loc"]], "msg": e["msg"].removeprefix("Value error, ")}
-        for e in exc.errors(include_url=False)
-    ]
-
-
-def _rfc3339(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _task(row: Any) -> dict[str, Any]:
-    due = row["due_date"]
-    return {
-        "id": row["id"],
-        "user_id": row["user_id"],
-        "title": row["title"],
-        "description": row["description"],
-        "completed": row["completed"],
-        "priority": row["priority"],
-        "due_date": None if due is None else due.isoformat(),
-        "tags": row["tags"],
-        "created_at": _rfc3339(row["created_at"]),
-        "updated_at": _rfc3339(row["updated_at"]),
-    }
-
-
-def _etag(row: Any) -> str:
-    return f'"{row["version"]}"'
-
-
-def _task_response(
-    row: Any, *, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    return JSONResponse(_task(row), status, headers={"ETag": _etag(row), **(headers or {})})
-
-
-def _expected_version(request: Request) -> int | None:
-    """The version a strong ETag in If-Match names; 0 (matches nothing) for any other tag."""
-    if_match = request.headers.get("if-match")
-    if if_match is None or if_match.strip() == "*":
-        return None
-    match = re.fullmatch(r'"(\d+)"', if_match.strip())
-    return int(match.group(1)) if match else 0
-
-
-def _none_match(request: Request, etag: str) -> bool:
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match is None:
-        return False
-    candidates = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
-    return "*" in candidates or etag in candidates
-
-
-async def _json_body(request: Request) -> Any:
-    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if media_type != "application/json" and not (
-        media_type.startswith("application/") and media_type.endswith("+json")
-    ):
-        raise Problem(415, "The request body must be JSON (Content-Type: application/json).")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise Problem(413, "The request body is larger than 64 KiB.")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise Problem(413, "The request body is larger than 64 KiB.")
-    try:
-        return json.loads(body)
-    except ValueError:
-        raise Problem(400, "The request body is not valid JSON.") from None
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def _validated(model: type[M], data: Any, where: str) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        title = (
-            "Invalid query parameters." if where == "query" else "The request body is not valid."
-        )
-        raise Problem(422, title, errors=_error_list(exc, where)) from None
-
-
-def _task_id(request: Request) -> int:
-    task_id: int = request.path_params["task_id"]
-    if not 1 <= task_id <= MAX_TASK_ID:
-        raise Problem(404, f"Task {task_id} not found.")
-    return task_id
 
 
 def build_app(database_url: str, secret: str, *, quota: int = DEFAULT_QUOTA) -> Starlette:
@@ -418,12 +106,12 @@ def build_app(database_url: str, secret: str, *, quota: int = DEFAULT_QUOTA) -> 
     def authorize(request: Request) -> str:
         header = request.headers.get("authorization")
         if header is None:
-            raise _unauthorized("A bearer token is required.", invalid=False)
+            raise unauthorized("A bearer token is required.", invalid=False)
         if len(header) > MAX_AUTHORIZATION_BYTES:
             raise Problem(431, "The Authorization header is too large.")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise _unauthorized("The Authorization header must be 'Bearer <token>'.", invalid=False)
+            raise unauthorized("The Authorization header must be 'Bearer <token>'.", invalid=False)
         try:
             claims = jwt.decode(
                 token.strip(),
@@ -432,12 +120,12 @@ def build_app(database_url: str, secret: str, *, quota: int = DEFAULT_QUOTA) -> 
                 options={"require": ["exp", "sub"], "verify_aud": False},
             )
         except jwt.ExpiredSignatureError:
-            raise _unauthorized("The token has expired.") from None
+            raise unauthorized("The token has expired.") from None
         except jwt.PyJWTError:
-            raise _unauthorized("The token is not valid.") from None
+            raise unauthorized("The token is not valid.") from None
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject:
-            raise _unauthorized("The token has no subject.")
+            raise unauthorized("The token has no subject.")
         if request.path_params.get("user_id") != subject:
             raise Problem(403, "The token does not belong to this user.")
         return subject
@@ -451,7 +139,7 @@ def build_app(database_url: str, secret: str, *, quota: int = DEFAULT_QUOTA) -> 
 
     async def list_tasks(request: Request) -> Response:
         user = authorize(request)
-        params = _validated(ListParams, dict(request.query_params), "query")
+        params = validated(ListParams, dict(request.query_params), "query")
         args: list[Any] = [user]
         where = ["user_id = $1"]
 
@@ -487,12 +175,12 @@ def build_app(database_url: str, secret: str, *, quota: int = DEFAULT_QUOTA) -> 
             else:
                 counted = f"SELECT count(*) FROM task WHERE {conditions}"
                 total = await conn.fetchval(counted, *args[:-2])
-        return JSONResponse([_task(row) for row in rows], headers={"X-Total-Count": str(total)})
+        return JSONResponse([task_json(row) for row in rows], headers={"X-Total-Count": str(total)})
 
     async def create_task(request: Request) -> Response:
         user = authorize(request)
-        body = _validated(TaskBody, await _json_body(request), "body")
-        values = _column_values(body.model_dump())
+        body = validated(TaskBody, await json_body(request), "body")
+        values = column_values(body.model_dump())
         row = await db().fetchrow(
             INSERT,
             user,
@@ -509,21 +197,21 @@ def build_app(database_url: str, secret: str, *, quota: int = DEFAULT_QUOTA) -> 
         if row is None:
             raise Problem(409, f"The task limit of {quota} tasks has been reached.")
         location = f"{str(request.base_url).rstrip('/')}/api/{user}/tasks/{row['id']}"
-        return _task_response(row, status=201, headers={"Location": location})
+        return task_response(row, status=201, headers={"Location": location})
 
     async def get_task(request: Request) -> Response:
         user = authorize(request)
-        task_id = _task_id(request)
+        task_id = parse_task_id(request)
         row = await db().fetchrow(SELECT_ONE, task_id, user)
         if row is None:
             raise Problem(404, f"Task {task_id} not found.")
-        if _none_match(request, _etag(row)):
-            return Response(status_code=304, headers={"ETag": _etag(row)})
-        return _task_response(row)
+        if none_match(request, etag_of(row)):
+            return Response(status_code=304, headers={"ETag": etag_of(row)})
+        return task_response(row)
 
     async def write(task_id: int, user: str, changes: dict[str, Any], expected: int | None) -> Any:
         """Apply `changes` in one statement; look the task up only if no row changed."""
-        columns = _column_values(changes)
+        columns = column_values(changes)
         args: list[Any] = [task_id, user]
         sets: list[str] = []
         guards: list[str] = []
@@ -555,22 +243,22 @@ def build_app(database_url: str, secret: str, *, quota: int = DEFAULT_QUOTA) -> 
 
     async def replace_task(request: Request) -> Response:
         user = authorize(request)
-        task_id = _task_id(request)
-        body = _validated(TaskBody, await _json_body(request), "body")
-        row = await write(task_id, user, body.model_dump(), _expected_version(request))
-        return _task_response(row)
+        task_id = parse_task_id(request)
+        body = validated(TaskBody, await json_body(request), "body")
+        row = await write(task_id, user, body.model_dump(), expected_version(request))
+        return task_response(row)
 
     async def patch_task(request: Request) -> Response:
         user = authorize(request)
-        task_id = _task_id(request)
-        body = _validated(TaskPatch, await _json_body(request), "body")
-        row = await write(task_id, user, body.changes(), _expected_version(request))
-        return _task_response(row)
+        task_id = parse_task_id(request)
+        body = validated(TaskPatch, await json_body(request), "body")
+        row = await write(task_id, user, body.changes(), expected_version(request))
+        return task_response(row)
 
     async def delete_task(request: Request) -> Response:
         user = authorize(request)
-        task_id = _task_id(request)
-        expected = _expected_version(request)
+        task_id = parse_task_id(request)
+        expected = expected_version(request)
         statement = "DELETE FROM task WHERE id = $1 AND user_id = $2"
         args: list[Any] = [task_id, user]
         if expected is not None:

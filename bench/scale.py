@@ -37,7 +37,7 @@ import sqlalchemy as sa
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH_DIR.parent)]
 
-from bench import rest  # noqa: E402  (servers, seeding and wrk, as bench/rest.py runs them)
+from bench import databases, servers, wrk  # noqa: E402  (as bench/rest.py runs them)
 from storage.database import Database  # noqa: E402
 from storage.migrate import migrate  # noqa: E402
 from storage.models import TaskQuery  # noqa: E402
@@ -52,18 +52,20 @@ WORKER_SCENARIOS = ("get", "list", "patch", "create")
 # --- workers ---------------------------------------------------------------------------------
 
 
-def start(workers: int, db_url: str, workdir: Path) -> rest.Server:
+def start(workers: int, db_url: str, workdir: Path) -> servers.Server:
     data_dir = workdir / f"data-{workers}"
     data_dir.mkdir(exist_ok=True)
     log_path = workdir / f"workers-{workers}.log"
-    server = rest.start_product(rest.free_port(), db_url, data_dir, log_path)
+    server = servers.start_product(servers.free_port(), db_url, data_dir, log_path)
     if workers > 1:  # start_product runs one worker: start again with --workers
-        rest.stop(server)
+        servers.stop(server)
         env = {k: v for k, v in os.environ.items() if not k.startswith("TODO_")}
-        env.update(DATABASE_URL=db_url, BETTER_AUTH_SECRET=rest.SECRET, TODO_DATA_DIR=str(data_dir))
+        env.update(
+            DATABASE_URL=db_url, BETTER_AUTH_SECRET=servers.SECRET, TODO_DATA_DIR=str(data_dir)
+        )
         process = subprocess.Popen(
             [
-                str(rest.VENV_BIN / "todo-api"),
+                str(servers.VENV_BIN / "todo-api"),
                 "--port",
                 str(server.port),
                 "--workers",
@@ -75,17 +77,17 @@ def start(workers: int, db_url: str, workdir: Path) -> rest.Server:
             stdout=log_path.open("wb"),
             stderr=subprocess.STDOUT,
         )
-        server = rest.Server(f"workers-{workers}", process, server.port, log_path)
+        server = servers.Server(f"workers-{workers}", process, server.port, log_path)
     else:
         server.name = "workers-1"
-    rest.wait_healthy(server)
-    rest.seed(server)
+    servers.wait_healthy(server)
+    servers.seed(server)
     return server
 
 
 def workers(args: argparse.Namespace) -> None:
-    pg_version = rest.recreate_databases(args.postgres, [WORKERS_DB])
-    db_url = rest.database_url(args.postgres, WORKERS_DB)
+    pg_version = databases.recreate_databases(args.postgres, [WORKERS_DB])
+    db_url = databases.database_url(args.postgres, WORKERS_DB)
     results: dict[str, dict[int, list[dict[str, Any]]]] = {
         s: {1: [], 2: []} for s in WORKER_SCENARIOS
     }
@@ -96,9 +98,9 @@ def workers(args: argparse.Namespace) -> None:
                 for count in (1, 2) if round_no % 2 == 0 else (2, 1):
                     server = start(count, db_url, workdir)
                     try:
-                        rest.run_wrk(args, "get", server, workdir, 2, f"warm{round_no}")
+                        wrk.run_wrk(args, "get", server, workdir, 2, f"warm{round_no}")
                         for scenario in WORKER_SCENARIOS:
-                            result = rest.run_wrk(
+                            result = wrk.run_wrk(
                                 args, scenario, server, workdir, args.duration, f"r{round_no}"
                             )
                             results[scenario][count].append(result)
@@ -109,9 +111,9 @@ def workers(args: argparse.Namespace) -> None:
                                 file=sys.stderr,
                             )
                     finally:
-                        rest.stop(server)
+                        servers.stop(server)
         finally:
-            rest.recreate_databases(args.postgres, [WORKERS_DB], drop_only=True)
+            databases.recreate_databases(args.postgres, [WORKERS_DB], drop_only=True)
     print(
         f"PostgreSQL {pg_version}, wrk -t{args.threads} -c{args.connections}, "
         f"{args.duration:g} s x {args.rounds} rounds, median\n"
@@ -278,11 +280,11 @@ async def _growth_on(url: str, total: int, users: int, samples: int, label: str)
 
 def growth(args: argparse.Namespace) -> None:
     if not args.skip_postgres:
-        rest.recreate_databases(args.postgres, [GROWTH_DB])
+        databases.recreate_databases(args.postgres, [GROWTH_DB])
         try:
             asyncio.run(
                 _growth_on(
-                    rest.database_url(args.postgres, GROWTH_DB),
+                    databases.database_url(args.postgres, GROWTH_DB),
                     args.total,
                     args.users,
                     args.samples,
@@ -291,7 +293,7 @@ def growth(args: argparse.Namespace) -> None:
             )
         finally:
             if not args.keep_databases:
-                rest.recreate_databases(args.postgres, [GROWTH_DB], drop_only=True)
+                databases.recreate_databases(args.postgres, [GROWTH_DB], drop_only=True)
     with tempfile.TemporaryDirectory(prefix="todo-scale-") as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'growth.db'}"
         asyncio.run(_growth_on(url, args.sqlite_total, args.sqlite_users, args.samples, "SQLite"))
