@@ -59,6 +59,7 @@ def serve(host: str, port: int | None, workers: int = 1) -> None:
 
     settings = load_settings()
     configure_logging(settings.log_format)
+    announce(settings)
     _prepare_database(settings)
     import uvicorn
 
@@ -99,6 +100,15 @@ def serve(host: str, port: int | None, workers: int = 1) -> None:
             "http_adapter.__main__:create_app", factory=True, workers=workers, **options
         )
         Multiprocess(config, sockets=[config.bind_socket()]).run()
+
+
+def announce(settings: ApiSettings) -> None:
+    """The start-up line: version, database and auth mode, before anything can go wrong."""
+    from http_adapter.auth import describe_auth
+    from mcp_server.startup import startup_line
+
+    line = startup_line("todo-api", settings, auth=describe_auth(settings))
+    logging.getLogger("todo_api").info("%s", line)
 
 
 # Seconds a stream ended by the shutdown has to send its last event before it is cut off.

@@ -271,6 +271,23 @@ def signing_secret(settings: ApiSettings) -> str | None:
     return secret
 
 
+def describe_auth(settings: ApiSettings) -> str:
+    """How bearer tokens are checked, for the start-up line (never the secret itself)."""
+    kinds = []
+    if settings.better_auth_secret:
+        kinds.append("HS256 tokens signed with BETTER_AUTH_SECRET")
+    if settings.jwks_url:
+        kinds.append(f"Better Auth JWTs (keys from {settings.jwks_url})")
+    if settings.authorization_server:
+        kinds.append(f"OAuth access tokens of {settings.authorization_server} at /mcp")
+    if not kinds:
+        return (
+            f"development (tokens from `todo-api token <user>`, signed with the secret in "
+            f"{settings.data_dir / DEV_SECRET_FILE})"
+        )
+    return ", ".join(kinds)
+
+
 def load_or_create_dev_secret(data_dir: Path) -> str:
     path = data_dir / DEV_SECRET_FILE
     try:
