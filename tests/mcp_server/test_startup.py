@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -62,7 +63,7 @@ def test_the_line_names_version_database_user_and_auth(tmp_path: Path) -> None:
     ],
 )
 def test_the_auth_mode_is_described_without_the_secret(
-    tmp_path: Path, values: dict[str, str], expected: str
+    tmp_path: Path, values: dict[str, Any], expected: str
 ) -> None:
     settings = ApiSettings(_env_file=None, TODO_DATA_DIR=str(tmp_path), **values)
     described = describe_auth(settings)
