@@ -185,6 +185,7 @@ def build_openapi(version: str) -> dict[str, Any]:
     schemas.update(query_schema.pop("$defs", {}))
     list_params = [
         {"name": name, "in": "query", "required": False, "schema": schema}
+        | {"description": schema.pop("description")}
         for name, schema in query_schema["properties"].items()
     ]
 
@@ -355,7 +356,13 @@ def build_openapi(version: str) -> dict[str, Any]:
         "components": {
             "schemas": schemas,
             "securitySchemes": {
-                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "A Better Auth JWT (`authClient.token()` in the frontend), "
+                    "or `todo-api token <user>` in development.",
+                }
             },
         },
         "security": [{"bearerAuth": []}],
