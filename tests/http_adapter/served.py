@@ -10,12 +10,13 @@ from pathlib import Path
 
 import anyio
 
+from tests.support.deadlines import deadline
 from tests.support.environment import clean_environment
 from tests.support.processes import serving
 
 TODO_API = Path(sys.executable).parent / "todo-api"
 SECRET = "a-secret-for-the-served-tests-0123456789abcdef"
-QUICK_EXIT_S = 30
+QUICK_EXIT_S = deadline(60)
 
 
 def _environment(tmp_path: Path, **settings: str) -> dict[str, str]:

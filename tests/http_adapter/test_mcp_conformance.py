@@ -25,6 +25,7 @@ import jwt
 import pytest
 
 from tests.http_adapter.node import node_modules
+from tests.support.deadlines import deadline
 
 CONFORMANCE_DIR = Path(__file__).parent / "conformance"
 TODO_API = Path(sys.executable).parent / "todo-api"
@@ -38,7 +39,7 @@ SCENARIOS = [
     "dns-rebinding-protection",
 ]
 # Bounded waits: a cold `todo-api` start, and the whole suite (about 10 s here).
-STARTUP_S = 60
+STARTUP_S = deadline(90)
 SUITE_S = 120
 
 

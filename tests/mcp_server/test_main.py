@@ -23,14 +23,15 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.types import CallToolResult, TextContent
 
+from tests.support.deadlines import deadline
 from tests.support.environment import clean_environment
 from tests.support.processes import serving
 from tests.support.tools import TOOL_NAMES
 
 TODO_MCP = Path(sys.executable).parent / "todo-mcp"
 # Generous: a cold start imports fastmcp and migrates; a hang still fails instead of blocking.
-STARTUP_S = 60
-QUICK_EXIT_S = 60
+STARTUP_S = deadline(90)
+QUICK_EXIT_S = deadline(90)
 
 
 @asynccontextmanager

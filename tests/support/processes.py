@@ -15,9 +15,11 @@ import anyio
 import anyio.abc
 import pytest
 
+from tests.support.deadlines import deadline
+
 # Generous: a cold start imports the whole stack; a hang still fails instead of blocking.
-STARTUP_S = 60
-STOP_S = 15
+STARTUP_S = deadline(90)
+STOP_S = deadline(30)
 # uvicorn's start-up line; with port 0 it names the port the kernel gave it.
 _LISTENING = re.compile(r"Uvicorn running on (http://\S+)")
 
