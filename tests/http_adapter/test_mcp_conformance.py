@@ -4,7 +4,7 @@ against /mcp of a real `todo-api` process: the server scenarios that apply to th
 Those that do not apply need the suite's fixture tools, resources and prompts
 (`test_simple_text`, `test://static-text`, `test_simple_prompt`, ...), sampling or elicitation
 from a tool, SSE resumption, or sessions (`server-sse-multiple-streams`: a stateless /mcp hands
-out none); the README lists them. The suite sends no credentials, so a
+out none); docs/conformance.md lists them. The suite sends no credentials, so a
 preloaded module adds the bearer token to each of its requests.
 """
 
