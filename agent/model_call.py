@@ -39,6 +39,9 @@ _BLOCKED = frozenset(
 _NO_SUCH_MODEL = re.compile(
     r"not found|no longer (available|supported)|not supported|deprecated|retired|shut ?down", re.I
 )
+# Gemini answers a bad key with 400 INVALID_ARGUMENT, "API key not valid. Please pass a valid
+# API key." (or "API key expired"), not with 401.
+_KEY_REFUSED = re.compile(r"API key", re.I)
 UNAVAILABLE_RETRY_AFTER_S = 10
 RATE_LIMITED_RETRY_AFTER_S = 30
 
@@ -207,6 +210,11 @@ def model_error(exc: genai_errors.APIError, model: str) -> ModelError:
             502,
             f"The model {model!r} was not found or is retired: set GEMINI_MODEL to a current "
             "Gemini model.",
+        )
+    if exc.code in (401, 403) or (exc.code == 400 and _KEY_REFUSED.search(exc.message or "")):
+        return ModelError(
+            502,
+            "The model refused this server's API key: GEMINI_API_KEY must be set to a valid key.",
         )
     return ModelError(502, f"The model failed to answer (HTTP {exc.code}).")
 

@@ -59,6 +59,9 @@ def serve(host: str, port: int | None, workers: int = 1) -> None:
 
     settings = load_settings()
     configure_logging(settings.log_format)
+    announce(settings)
+    port = settings.port if port is None else port
+    _check_port_free(host, port)
     _prepare_database(settings)
     import uvicorn
 
@@ -66,7 +69,7 @@ def serve(host: str, port: int | None, workers: int = 1) -> None:
 
     options: dict[str, Any] = {
         "host": host,
-        "port": settings.port if port is None else port,
+        "port": port,
         "proxy_headers": True,
         "server_header": False,
         # Logging is configured above; uvicorn's access line would repeat the request log.
@@ -101,12 +104,44 @@ def serve(host: str, port: int | None, workers: int = 1) -> None:
         Multiprocess(config, sockets=[config.bind_socket()]).run()
 
 
+def announce(settings: ApiSettings) -> None:
+    """The start-up line: version, database and auth mode, before anything can go wrong."""
+    from http_adapter.auth import describe_auth
+    from mcp_server.startup import startup_line
+
+    line = startup_line("todo-api", settings, auth=describe_auth(settings))
+    logging.getLogger("todo_api").info("%s", line)
+
+
 # Seconds a stream ended by the shutdown has to send its last event before it is cut off.
 _STREAM_CLOSE_S = 5.0
 
 
 def _exit_ok(_signal: int, _frame: FrameType | None) -> None:
     sys.exit(0)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail at once, before the database is waited for and migrated, when another process
+    listens on the port: uvicorn would say so only at the end, among its shutdown lines."""
+    import errno
+    import socket
+
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError:
+        return  # uvicorn reports a host it cannot resolve in its own words
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        # As uvicorn binds: a port whose last connections are in TIME_WAIT is free for it.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                _fail(f"port {port} on {host} is in use; choose another: --port N or PORT=N")
 
 
 def _prepare_database(settings: ApiSettings) -> None:

@@ -152,7 +152,12 @@ class TokenVerifier:
         cached = self._verified.get((token, resource))
         if cached is not None and cached.expires_at + self.settings.jwt_leeway_s > time.time():
             return cached
-        principal = await self._verify(token, resource)
+        try:
+            principal = await self._verify(token, resource)
+        except AuthError as exc:
+            # Which check failed, for whoever reads the log: never the token itself.
+            log.info("bearer token refused (%d): %s", exc.status, exc.detail)
+            raise
         if len(self._verified) >= _VERIFIED_CACHE_SIZE:
             self._verified.clear()
         self._verified[(token, resource)] = principal
@@ -182,7 +187,7 @@ class TokenVerifier:
                 raise _unauthorized("The token's algorithm does not match its key.")
             key = jwk
         else:
-            raise _unauthorized("The token's algorithm is not accepted.")
+            raise _unauthorized(self._refused_algorithm(alg))
         if issuer is not None:
             options["require"].append("iss")
         if audience is not None:
@@ -201,12 +206,8 @@ class TokenVerifier:
                 # not yet valid (iat, nbf); one running behind, tokens already expired.
                 leeway=self.settings.jwt_leeway_s,
             )
-        except jwt.ExpiredSignatureError:
-            raise _unauthorized("The token has expired.") from None
-        except jwt.ImmatureSignatureError:
-            raise _unauthorized("The token is not valid yet.") from None
-        except jwt.PyJWTError:
-            raise _unauthorized("The token is not valid.") from None
+        except jwt.PyJWTError as exc:
+            raise _unauthorized(_failed_check(exc, alg, issuer, audience)) from None
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject:
             raise _unauthorized("The token has no subject.")
@@ -218,6 +219,21 @@ class TokenVerifier:
         if not isinstance(expires_at, int | float):
             raise _unauthorized("The token has no expiry.")
         return Principal(user_id=subject, claims=claims, token=token, expires_at=int(expires_at))
+
+    def _refused_algorithm(self, alg: object) -> str:
+        """Why a token's `alg` has no verifier here, and what would be accepted instead."""
+        if alg == "HS256":
+            # Only when BETTER_AUTH_URL (or OAUTH_ISSUER) is set and BETTER_AUTH_SECRET is not.
+            return (
+                "HS256 tokens (such as `todo-api token`'s) are not accepted: this server takes "
+                "the tokens of its sign-in service (BETTER_AUTH_URL), checked against that "
+                "service's published keys, and has no shared HS256 key to check others with."
+            )
+        accepted = ["HS256"] if self.secret is not None else []
+        if self.jwks is not None:
+            accepted += sorted(ASYMMETRIC_ALGORITHMS)
+        accepts = ", ".join(accepted)
+        return f"The token's algorithm {alg!r} is not accepted; this server accepts {accepts}."
 
     def _asymmetric_iss_aud(self, header: dict[str, Any], resource: str | None) -> tuple[str, str]:
         """The `iss` and `aud` a JWKS-signed token must carry, by its kind.
@@ -238,6 +254,30 @@ class TokenVerifier:
             # Only the OAuth issuer is configured; nothing says whose other tokens would be.
             raise _unauthorized("Only OAuth access tokens are accepted by this server.")
         return issuer, audience
+
+
+def _failed_check(exc: jwt.PyJWTError, alg: str, issuer: str | None, audience: str | None) -> str:
+    """Which check a token failed, with what was expected where that is public (the issuer
+    and audience are, in the server's metadata); never anything of the key or the token."""
+    if isinstance(exc, jwt.ExpiredSignatureError):
+        return "The token has expired."
+    if isinstance(exc, jwt.ImmatureSignatureError):
+        return "The token is not valid yet (its nbf or iat is in the future)."
+    if isinstance(exc, jwt.InvalidSignatureError):
+        if alg == "HS256":
+            return "The token's signature does not match: it was signed with another key."
+        return "The token's signature does not match its key."
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return f"The token has no {exc.claim!r} claim."
+    if isinstance(exc, jwt.InvalidIssuerError):
+        return f"The token's issuer (iss) is not the expected {issuer!r}."
+    if isinstance(exc, jwt.InvalidAudienceError):
+        return f"The token's audience (aud) does not name the expected {audience!r}."
+    if isinstance(exc, jwt.InvalidAlgorithmError):
+        return f"The token's algorithm is not {alg!r}, the one its header names."
+    if isinstance(exc, jwt.DecodeError):
+        return "The token is not a valid JWT."
+    return f"The token is not valid ({type(exc).__name__})."
 
 
 def _storable(text: str) -> bool:
@@ -269,6 +309,23 @@ def signing_secret(settings: ApiSettings) -> str | None:
         settings.data_dir / DEV_SECRET_FILE,
     )
     return secret
+
+
+def describe_auth(settings: ApiSettings) -> str:
+    """How bearer tokens are checked, for the start-up line (never the secret itself)."""
+    kinds = []
+    if settings.better_auth_secret:
+        kinds.append("HS256 tokens signed with BETTER_AUTH_SECRET")
+    if settings.jwks_url:
+        kinds.append(f"Better Auth JWTs (keys from {settings.jwks_url})")
+    if settings.authorization_server:
+        kinds.append(f"OAuth access tokens of {settings.authorization_server} at /mcp")
+    if not kinds:
+        return (
+            f"development (tokens from `todo-api token <user>`, signed with the secret in "
+            f"{settings.data_dir / DEV_SECRET_FILE})"
+        )
+    return ", ".join(kinds)
 
 
 def load_or_create_dev_secret(data_dir: Path) -> str:

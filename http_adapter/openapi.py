@@ -53,7 +53,13 @@ def build_openapi(
         "components": {
             "schemas": schemas,
             "securitySchemes": {
-                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "A Better Auth JWT (`authClient.token()` in the frontend), "
+                    "or `todo-api token <user>` in development.",
+                }
             },
         },
         "security": [{"bearerAuth": []}],
@@ -117,7 +123,10 @@ def _query(model: type[BaseModel] | None, schemas: dict[str, Any]) -> Iterable[t
 
 def _query_parameter(named: tuple[str, Any]) -> dict[str, Any]:
     name, schema = named
-    return {"name": name, "in": "query", "required": False, "schema": schema}
+    parameter = {"name": name, "in": "query", "required": False, "schema": schema}
+    if "description" in schema:  # a parameter's words belong beside it, not inside its schema
+        parameter["description"] = schema.pop("description")
+    return parameter
 
 
 def _answer(answer: Answer, refs: _Refs) -> dict[str, Any]:

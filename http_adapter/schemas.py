@@ -44,10 +44,31 @@ TaskBody = TaskCreate
 TaskPatch = TaskUpdate
 
 
+# What each query parameter of `GET /tasks` does, for the API's readers (in /docs).
+QUERY_DESCRIPTIONS = {
+    "status": "`pending`, `completed`, or `all` (the default)",
+    "q": "words to find in the title or description (case-insensitive)",
+    "priority": "only tasks of this priority",
+    "tag": "only tasks carrying this tag",
+    "due_before": "only tasks due on or before this date (YYYY-MM-DD)",
+    "due_after": "only tasks due on or after this date (YYYY-MM-DD)",
+    "sort": "the order of the page; `created_at` (oldest first) by default",
+    "limit": "tasks per page, 1 to 500 (default 100)",
+    "offset": "tasks to skip before the page starts (default 0)",
+}
+
+
+def _describe_query(schema: dict[str, Any]) -> None:
+    for name, text in QUERY_DESCRIPTIONS.items():
+        schema["properties"][name]["description"] = text
+
+
 class ListParams(TaskQuery):
     """`GET /tasks` query string; `q` is the REST name of the search text."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(
+        extra="ignore", populate_by_name=True, json_schema_extra=_describe_query
+    )
 
     query: SearchText = Field(default=None, alias="q")
     limit: Annotated[PageLimit, QueryInteger] = 100

@@ -1,4 +1,9 @@
-"""Configuration of `todo-api`: the server settings plus auth, browser and chat options."""
+"""Configuration of `todo-api`: the server settings plus auth, browser and chat options.
+
+Fields come first, grouped by what they configure; their validators follow, then what is
+derived from them. A setting that would make a deployed server unsafe is refused at start with
+one line saying why, while the local default (SQLite, no secret) stays a development server.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,16 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from mcp_server.settings import ServerSettings
+from mcp_server.settings import BlankIsNone, ServerSettings
 
 log = logging.getLogger(__name__)
 
 # `OAUTH_ISSUER=none`: no authorization server is advertised and no OAuth access token accepted.
 OAUTH_OFF = "none"
+# The secret `.env.example` shows: a copy of it is known to everyone who has read that file.
+EXAMPLE_SECRET = "change-me-to-32-or-more-random-characters"  # noqa: S105 (the refused example)
+MIN_SECRET_CHARS = 32
+_HOW_TO_MAKE_ONE = "generate one with: openssl rand -base64 32"
 
 
 def _split_list(value: object) -> object:
@@ -30,32 +39,70 @@ def _http_url(value: str) -> str:
     return value.rstrip("/")
 
 
+def _origin(value: str) -> str:
+    """A browser origin as browsers send it (`https://app.example.com[:port]`): a trailing slash
+    is dropped, anything else beyond the port is refused, since no `Origin` header would match."""
+    if value == "*":
+        return value
+    parts = urlsplit(value.rstrip("/"))
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None
+        or parts.path
+        or parts.query
+        or parts.fragment
+    ):
+        raise ValueError(
+            f"{value!r} is not an origin; write scheme://host[:port], e.g. http://localhost:3000"
+        )
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
 class ApiSettings(ServerSettings):
-    better_auth_secret: str | None = Field(default=None, validation_alias="BETTER_AUTH_SECRET")
-    better_auth_url: str | None = Field(default=None, validation_alias="BETTER_AUTH_URL")
-    better_auth_jwks_url: str | None = Field(default=None, validation_alias="BETTER_AUTH_JWKS_URL")
-    jwt_issuer: str | None = Field(default=None, validation_alias="JWT_ISSUER")
-    jwt_audience: str | None = Field(default=None, validation_alias="JWT_AUDIENCE")
+    # --- auth: who signs the bearer tokens ---
+    better_auth_secret: BlankIsNone[str] = Field(
+        default=None, validation_alias="BETTER_AUTH_SECRET"
+    )
+    better_auth_url: BlankIsNone[str] = Field(default=None, validation_alias="BETTER_AUTH_URL")
+    better_auth_jwks_url: BlankIsNone[str] = Field(
+        default=None, validation_alias="BETTER_AUTH_JWKS_URL"
+    )
+    jwt_issuer: BlankIsNone[str] = Field(default=None, validation_alias="JWT_ISSUER")
+    jwt_audience: BlankIsNone[str] = Field(default=None, validation_alias="JWT_AUDIENCE")
+    jwt_leeway_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=300,
+        validation_alias="JWT_LEEWAY_S",
+        description="seconds of clock skew allowed on a token's exp, nbf and iat",
+    )
+    # Sign-in to /mcp through an OAuth 2.1 authorization server (Better Auth's OAuth provider).
+    oauth_issuer: BlankIsNone[str] = Field(
+        default=None,
+        validation_alias="OAUTH_ISSUER",
+        description="issuer of the OAuth access tokens /mcp accepts, or `none`",
+    )
+
+    # --- browsers and the public address ---
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:3000"], validation_alias="CORS_ORIGINS"
     )
-    public_url: str | None = Field(default=None, validation_alias="PUBLIC_URL")
+    public_url: BlankIsNone[str] = Field(default=None, validation_alias="PUBLIC_URL")
     allowed_hosts: Annotated[list[str] | None, NoDecode] = Field(
         default=None, validation_alias="ALLOWED_HOSTS"
     )
-    gemini_api_key: str | None = Field(default=None, validation_alias="GEMINI_API_KEY")
+
+    # --- chat: the model, retries, the turn's deadline and token budget, stream keep-alives ---
+    gemini_api_key: BlankIsNone[str] = Field(default=None, validation_alias="GEMINI_API_KEY")
     gemini_model: str = Field(default="gemini-3.8-flash", validation_alias="GEMINI_MODEL")
-    gemini_base_url: str | None = Field(default=None, validation_alias="GEMINI_BASE_URL")
+    gemini_base_url: BlankIsNone[str] = Field(default=None, validation_alias="GEMINI_BASE_URL")
     gemini_timeout_s: float = Field(
         default=60.0,
         gt=0,
         validation_alias="GEMINI_TIMEOUT_S",
         description="seconds one model call may take before the turn answers 504",
     )
-    chat_rate_limit: int = Field(
-        default=20, ge=1, validation_alias="CHAT_RATE_LIMIT", description="chat turns a minute"
-    )
-    # Chat turns: retries of the model, the turn's deadline and token budget, stream keep-alives
     gemini_retry_attempts: int = Field(
         default=3,
         ge=1,
@@ -68,6 +115,9 @@ class ApiSettings(ServerSettings):
         ge=0,
         validation_alias="GEMINI_RETRY_INITIAL_DELAY_S",
         description="wait before the first retry; it doubles each time, capped at 8 s",
+    )
+    chat_rate_limit: int = Field(
+        default=20, ge=1, validation_alias="CHAT_RATE_LIMIT", description="chat turns a minute"
     )
     chat_turn_deadline_s: float = Field(
         default=120.0,
@@ -87,34 +137,38 @@ class ApiSettings(ServerSettings):
         validation_alias="CHAT_KEEPALIVE_S",
         description="seconds of silence after which a chat stream sends an SSE comment",
     )
-    # Sign-in to /mcp through an OAuth 2.1 authorization server (Better Auth's OAuth provider).
-    oauth_issuer: str | None = Field(
-        default=None,
-        validation_alias="OAUTH_ISSUER",
-        description="issuer of the OAuth access tokens /mcp accepts, or `none`",
+
+    # --- operations: serving, shutdown, logs, metrics, limits of a server facing the internet ---
+    port: int = Field(default=8000, ge=0, le=65535, validation_alias="PORT")
+    shutdown_grace_s: float = Field(
+        default=20.0,
+        ge=0,
+        validation_alias="SHUTDOWN_GRACE_S",
+        description="seconds running requests get after SIGTERM before streams are ended",
     )
+    log_format: Literal["text", "json"] = Field(default="text", validation_alias="LOG_FORMAT")
+    metrics_enabled: bool = Field(default=False, validation_alias="METRICS_ENABLED")
+    http_header_timeout_s: float = Field(
+        default=10.0, gt=0, validation_alias="HTTP_HEADER_TIMEOUT_S"
+    )
+    http_body_timeout_s: float = Field(default=30.0, gt=0, validation_alias="HTTP_BODY_TIMEOUT_S")
+    http_max_header_bytes: int = Field(
+        default=64 * 1024, ge=1024, validation_alias="HTTP_MAX_HEADER_BYTES"
+    )
+    http_keep_alive_s: float = Field(default=5.0, gt=0, validation_alias="HTTP_KEEP_ALIVE_S")
+    http_max_concurrency: int = Field(default=1000, ge=1, validation_alias="HTTP_MAX_CONCURRENCY")
+
+    # --- validators ---
 
     @field_validator("cors_origins", "allowed_hosts", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split_list(value)
 
-    @field_validator(
-        "better_auth_secret",
-        "better_auth_url",
-        "better_auth_jwks_url",
-        "jwt_issuer",
-        "jwt_audience",
-        "public_url",
-        "gemini_api_key",
-        "gemini_base_url",
-        "oauth_issuer",
-        mode="before",
-    )
+    @field_validator("cors_origins")
     @classmethod
-    def _blank_api_setting_is_unset(cls, value: object) -> object:
-        # Its own name: one named like ServerSettings' would replace that validator.
-        return None if isinstance(value, str) and not value.strip() else value
+    def _origins(cls, value: list[str]) -> list[str]:
+        return [_origin(item) for item in value]
 
     @field_validator("better_auth_url", "better_auth_jwks_url", "public_url", "gemini_base_url")
     @classmethod
@@ -128,15 +182,62 @@ class ApiSettings(ServerSettings):
             return None if value is None else OAUTH_OFF
         return _http_url(value)
 
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _check_auth(self) -> ApiSettings:
         if self.jwks_url and not (self.jwks_issuer and self.jwks_audience):
             raise ValueError(
                 "BETTER_AUTH_JWKS_URL without BETTER_AUTH_URL needs JWT_ISSUER and JWT_AUDIENCE"
             )
-        if self.better_auth_secret is not None and len(self.better_auth_secret) < 32:
-            log.warning("BETTER_AUTH_SECRET is shorter than 32 characters; use a longer one")
+        secret = self.better_auth_secret
+        if secret is not None and secret.strip() == EXAMPLE_SECRET:
+            raise ValueError(
+                f"BETTER_AUTH_SECRET is the example from .env.example, which anyone can read; "
+                f"{_HOW_TO_MAKE_ONE}"
+            )
+        if secret is not None and len(secret) < MIN_SECRET_CHARS:
+            if self.deployed:
+                raise ValueError(
+                    f"BETTER_AUTH_SECRET has {len(secret)} characters; a server on PostgreSQL or "
+                    f"an https PUBLIC_URL needs {MIN_SECRET_CHARS} or more ({_HOW_TO_MAKE_ONE})"
+                )
+            log.warning(
+                "BETTER_AUTH_SECRET is shorter than %d characters; use a longer one",
+                MIN_SECRET_CHARS,
+            )
+        if secret is None and self.access_token_jwks_url is None and self.deployed_publicly:
+            # Development mode generates a secret per data directory: each replica would sign
+            # and accept its own tokens, and a token from one is refused by the next.
+            raise ValueError(
+                "BETTER_AUTH_SECRET or BETTER_AUTH_URL is needed with PostgreSQL and an https "
+                "PUBLIC_URL: without them each server invents its own secret "
+                f"({_HOW_TO_MAKE_ONE})"
+            )
         return self
+
+    # --- derived ---
+
+    @property
+    def deployed(self) -> bool:
+        """Not the local development default: on PostgreSQL, or served at an https address."""
+        return self.on_postgres or self.public_url_is_https
+
+    @property
+    def deployed_publicly(self) -> bool:
+        """Shared PostgreSQL behind an https address: the shape of a replicated deployment."""
+        return self.on_postgres and self.public_url_is_https
+
+    @property
+    def on_postgres(self) -> bool:
+        return (self.database_url or "").lower().startswith("postgres")
+
+    @property
+    def public_url_is_https(self) -> bool:
+        return (self.public_url or "").startswith("https://")
 
     @property
     def jwks_url(self) -> str | None:
@@ -188,37 +289,3 @@ class ApiSettings(ServerSettings):
             if hostname:
                 hosts.append(hostname)
         return hosts
-
-    # Operations: serving, shutdown, logs, metrics and the limits of a server facing the internet
-    port: int = Field(default=8000, ge=0, le=65535, validation_alias="PORT")
-    shutdown_grace_s: float = Field(
-        default=20.0,
-        ge=0,
-        validation_alias="SHUTDOWN_GRACE_S",
-        description="seconds running requests get after SIGTERM before streams are ended",
-    )
-    log_format: Literal["text", "json"] = Field(default="text", validation_alias="LOG_FORMAT")
-    metrics_enabled: bool = Field(default=False, validation_alias="METRICS_ENABLED")
-    http_header_timeout_s: float = Field(
-        default=10.0, gt=0, validation_alias="HTTP_HEADER_TIMEOUT_S"
-    )
-    http_body_timeout_s: float = Field(default=30.0, gt=0, validation_alias="HTTP_BODY_TIMEOUT_S")
-    http_max_header_bytes: int = Field(
-        default=64 * 1024, ge=1024, validation_alias="HTTP_MAX_HEADER_BYTES"
-    )
-    http_keep_alive_s: float = Field(default=5.0, gt=0, validation_alias="HTTP_KEEP_ALIVE_S")
-    http_max_concurrency: int = Field(default=1000, ge=1, validation_alias="HTTP_MAX_CONCURRENCY")
-
-    @field_validator("log_format", mode="before")
-    @classmethod
-    def _lower_case(cls, value: object) -> object:
-        return value.strip().lower() if isinstance(value, str) else value
-
-    # Hostile input: clock skew allowed on the tokens' times.
-    jwt_leeway_s: float = Field(
-        default=30.0,
-        ge=0,
-        le=300,
-        validation_alias="JWT_LEEWAY_S",
-        description="seconds of clock skew allowed on a token's exp, nbf and iat",
-    )

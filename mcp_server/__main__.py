@@ -82,6 +82,10 @@ def main(argv: list[str] | None = None) -> None:
         server = build_server(settings)
     except DatabaseURLError as exc:
         sys.exit(f"todo-mcp: {exc}")
+    from mcp_server.startup import startup_line
+
+    line = startup_line("todo-mcp", settings, auth="none (stdio acts for its one user)", user=user)
+    print(line, file=sys.stderr, flush=True)
     # What start-up built is kept out of later collections, so they stay short.
     gc.freeze()
     gc.enable()

@@ -88,7 +88,8 @@ def resolve_url(raw: str) -> tuple[URL, dict[str, Any]]:
         return url.set(drivername="sqlite+aiosqlite"), {}
     if scheme not in _PG_SCHEMES:
         raise DatabaseURLError(
-            f"DATABASE_URL scheme {scheme!r} is not supported; use postgresql:// or sqlite:///"
+            f"DATABASE_URL scheme {scheme!r} is not supported; use "
+            f"postgresql://user:password@host/db or sqlite:////absolute/path/todo.db"
         )
     query = dict(url.query)
     sslmode = query.pop("sslmode", None)

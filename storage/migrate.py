@@ -94,6 +94,9 @@ async def _upgrade(db: Database, *, advisory_lock: bool = False) -> None:
 
 
 def _run_alembic(connection: sa.Connection) -> None:
+    # Alembic announces each of its built-in plugins at INFO as it is imported: seven lines that
+    # say nothing about this database. Its own "Running upgrade" lines stay.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     from alembic import command  # imported only when there is something to migrate
     from alembic.config import Config
 

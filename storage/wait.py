@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 _FIRST_PAUSE_S = 0.25
 _LONGEST_PAUSE_S = 5.0
 _REASON_CHARS = 200
+# SQLSTATE classes of a definite "no" from a running server: waiting cannot turn it into a yes.
+_REFUSALS = ("3D", "28")
 
 
 class DatabaseUnreachableError(StorageUnavailableError):
@@ -57,10 +59,17 @@ async def wait_for_database(db: Database, wait_s: float) -> None:
             return
         except (sa.exc.SQLAlchemyError, OSError, TimeoutError) as exc:
             reason = _reason(exc)
+            if _cannot_come(exc):
+                raise DatabaseUnreachableError(
+                    f"the database DATABASE_URL names refused the connection, and waiting "
+                    f"will not change that: {reason}"
+                ) from None
         left = deadline - time.monotonic()
         if left <= 0:
             waited = f" after waiting {wait_s:g} s" if not db.is_sqlite and wait_s > 0 else ""
-            raise DatabaseUnreachableError(f"the database is not reachable{waited}: {reason}")
+            raise DatabaseUnreachableError(
+                f"the database DATABASE_URL names is not reachable{waited}: {reason}"
+            )
         pause = min(pause, left)
         log.warning(
             "database not reachable (%s); attempt %d failed, next in %.1f s (%.1f s left)",
@@ -72,6 +81,13 @@ async def wait_for_database(db: Database, wait_s: float) -> None:
         await asyncio.sleep(pause)
         pause = min(pause * 2, _LONGEST_PAUSE_S)
         attempt += 1
+
+
+def _cannot_come(exc: BaseException) -> bool:
+    """A server that answered and said no: the database does not exist (SQLSTATE 3D000) or the
+    credentials are refused (class 28). A server still starting refuses connections instead."""
+    sqlstate = str(getattr(getattr(exc, "orig", None), "sqlstate", None) or "")
+    return sqlstate.startswith(_REFUSALS)
 
 
 def _reason(exc: BaseException) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import uuid
 from collections.abc import AsyncIterator, Generator, Iterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -25,7 +24,13 @@ from storage.tasks import TaskRepository
 from tests.support.api import Api, ApiFactory, make_settings, running
 from tests.support.environment import configures_the_product
 from tests.support.markers import ProcessGuard, mark_process_tests
-from tests.support.postgres import REQUIRE_POSTGRES, SHOWN_POSTGRES_URL, admin, database_url_of
+from tests.support.postgres import (
+    REQUIRE_POSTGRES,
+    SHOWN_POSTGRES_URL,
+    admin,
+    database_url_of,
+    scratch_name,
+)
 
 BACKENDS = ("sqlite", "postgres")
 _PROCESS_GUARD = ProcessGuard()
@@ -87,7 +92,7 @@ async def _migrate(url: str) -> None:
 @pytest.fixture(scope="session")
 def postgres_template() -> Iterator[str | None]:
     """The name of a migrated template database, or None when PostgreSQL does not answer."""
-    name = f"todo_template_{uuid.uuid4().hex[:10]}"
+    name = scratch_name("template")
     try:
         asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
@@ -116,7 +121,7 @@ def fresh_postgres_url(postgres_template: str | None) -> Iterator[str]:
     """An empty (unmigrated) PostgreSQL database of this test's own."""
     if postgres_template is None:
         pytest.skip(f"PostgreSQL does not answer at {SHOWN_POSTGRES_URL}")
-    name = f"todo_test_{uuid.uuid4().hex[:12]}"
+    name = scratch_name("test")
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     try:
         yield database_url_of(name)
@@ -140,7 +145,7 @@ def database_url(
         return
     if postgres_template is None:
         pytest.skip(f"PostgreSQL does not answer at {SHOWN_POSTGRES_URL}")
-    name = f"todo_test_{uuid.uuid4().hex[:12]}"
+    name = scratch_name("test")
     asyncio.run(admin(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
     try:
         yield database_url_of(name)

@@ -18,7 +18,9 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-START_S = 10
+from tests.support.deadlines import deadline
+
+START_S = deadline(30)
 # Few server connections for many clients: transactions of different clients share them.
 SERVER_CONNECTIONS = 4
 

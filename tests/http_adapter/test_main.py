@@ -18,12 +18,13 @@ import jwt
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests.support.deadlines import deadline
 from tests.support.environment import clean_environment
 from tests.support.processes import TODO_API, refused_port, serving, todo_api_process
 
 SECRET = "a-secret-for-the-cli-tests-0123456789abcdef"
 # Generous: a cold start imports the whole stack; a hang still fails instead of blocking.
-QUICK_EXIT_S = 60
+QUICK_EXIT_S = deadline(90)
 TABLES = {"task", "conversation", "message", "idempotency_key", "alembic_version"}
 
 

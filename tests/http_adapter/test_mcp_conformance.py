@@ -4,7 +4,7 @@ against /mcp of a real `todo-api` process: the server scenarios that apply to th
 Those that do not apply need the suite's fixture tools, resources and prompts
 (`test_simple_text`, `test://static-text`, `test_simple_prompt`, ...), sampling or elicitation
 from a tool, SSE resumption, or sessions (`server-sse-multiple-streams`: a stateless /mcp hands
-out none); the README lists them. The suite sends no credentials, so a
+out none); docs/conformance.md lists them. The suite sends no credentials, so a
 preloaded module adds the bearer token to each of its requests.
 """
 
@@ -25,6 +25,7 @@ import jwt
 import pytest
 
 from tests.http_adapter.node import node_modules
+from tests.support.deadlines import deadline
 
 CONFORMANCE_DIR = Path(__file__).parent / "conformance"
 TODO_API = Path(sys.executable).parent / "todo-api"
@@ -38,7 +39,7 @@ SCENARIOS = [
     "dns-rebinding-protection",
 ]
 # Bounded waits: a cold `todo-api` start, and the whole suite (about 10 s here).
-STARTUP_S = 60
+STARTUP_S = deadline(90)
 SUITE_S = 120
 
 

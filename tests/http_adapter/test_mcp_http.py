@@ -24,6 +24,7 @@ from tests.support.api import (
     mcp_session,
     post_initialize,
 )
+from tests.support.deadlines import deadline
 from tests.support.environment import clean_environment
 from tests.support.processes import TODO_MCP
 from tests.support.tools import TOOL_NAMES
@@ -31,7 +32,7 @@ from tests.support.tools import TOOL_NAMES
 TOOLS = TOOL_NAMES
 METADATA_URL = f"{BASE_URL}{METADATA_PATH}"
 # Bounded wait: a stdio server starts cold.
-STDIO_S = 60
+STDIO_S = deadline(90)
 # Never reached: no test here presents a token that needs its keys.
 BETTER_AUTH_URL = "http://localhost:3000"
 

@@ -24,7 +24,8 @@ from sqlalchemy.engine import URL, make_url
 from http_adapter.mcp_http import METADATA_PATH
 from tests.http_adapter.node import node_modules, running_node, workdir_with
 from tests.support.api import BASE_URL, Api, ApiFactory, mcp_client, post_initialize
-from tests.support.postgres import POSTGRES_URL
+from tests.support.deadlines import deadline
+from tests.support.postgres import POSTGRES_URL, scratch_name
 
 SERVER_DIR = Path(__file__).parent / "better_auth"
 MCP_URL = f"{BASE_URL}/mcp"
@@ -32,7 +33,7 @@ ELSEWHERE = f"{BASE_URL}/elsewhere"  # another resource the same server issues t
 REDIRECT_URI = "https://client.example/callback"
 PASSWORD = "correct horse battery staple"
 # Node starts, creates Better Auth's schema and listens: seconds, bounded generously.
-STARTUP_S = 60
+STARTUP_S = deadline(90)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def better_auth_database(postgres_template: str | None) -> Iterator[str]:
     if postgres_template is None:
         pytest.skip("PostgreSQL does not answer; the Better Auth server keeps its data there")
     admin = make_url(POSTGRES_URL).set(drivername="postgresql")
-    name = f"better_auth_{secrets.token_hex(6)}"
+    name = scratch_name("better_auth")
     anyio.run(_admin, admin, f'CREATE DATABASE "{name}"')
     try:
         yield admin.set(database=name).render_as_string(hide_password=False)

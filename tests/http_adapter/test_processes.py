@@ -4,7 +4,6 @@ tasks all hold across them."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from tests.http_adapter.proxy import RoundRobinProxy, round_robin_proxy
 from tests.http_adapter.row_lock import task_count_locked, wait_for_lock_waiters
 from tests.support.api import SECRET, make_settings
 from tests.support.fake_gemini import FakeGemini, ModelRequest, Reply, text
-from tests.support.postgres import admin, database_url_of
+from tests.support.postgres import admin, database_url_of, scratch_name
 from tests.support.processes import Server, todo_api_servers
 from tests.support.tools import TOOL_NAMES
 
@@ -69,7 +68,7 @@ def module_database(postgres_template: str | None) -> Iterator[str]:
     users), so the two servers start once."""
     if postgres_template is None:
         pytest.skip("PostgreSQL does not answer")
-    name = f"todo_processes_{uuid.uuid4().hex[:10]}"
+    name = scratch_name("processes")
     anyio.run(admin, f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
     try:
         yield database_url_of(name)

@@ -22,11 +22,12 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.types import CallToolResult, TextContent
 
+from tests.support.deadlines import deadline
 from tests.support.environment import clean_environment
 from tests.support.processes import STARTUP_S, TODO_MCP, serving
 from tests.support.tools import TOOL_NAMES
 
-QUICK_EXIT_S = 60
+QUICK_EXIT_S = deadline(90)
 
 
 @asynccontextmanager

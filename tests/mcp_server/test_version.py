@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.deadlines import deadline
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-QUICK_EXIT_S = 60
+QUICK_EXIT_S = deadline(90)
 
 
 def _pyproject_version() -> str:

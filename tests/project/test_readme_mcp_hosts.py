@@ -18,9 +18,10 @@ from mcp.client.stdio import stdio_client
 
 from tests.project.node_tools import node_tool
 from tests.project.readme import CLONE_PLACEHOLDER, ROOT, code_blocks, section
+from tests.support.deadlines import deadline
 
 # A first `uv run` may install into the clone's venv; a hang still fails instead of blocking.
-STARTUP_S = 90
+STARTUP_S = deadline(120)
 INSPECTOR = "npx @modelcontextprotocol/inspector"
 _NETWORK = re.compile(r"CERT|CA_BUNDLE|PROXY", re.IGNORECASE)
 UV_BOOTSTRAP = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "todo-mcp/uv/bin"

@@ -37,8 +37,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-START_TIMEOUT_S = 10.0
-STOP_TIMEOUT_S = 10.0
+from tests.support.deadlines import deadline
+
+START_TIMEOUT_S = deadline(30)
+STOP_TIMEOUT_S = deadline(30)
 
 # google.rpc status names of the errors a test may ask for.
 _STATUS_NAMES = {

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,6 +20,16 @@ POSTGRES_URL = os.environ.get(
 REQUIRE_POSTGRES = os.environ.get("TODO_REQUIRE_POSTGRES") == "1"
 # For messages: the URL without its password.
 SHOWN_POSTGRES_URL = make_url(POSTGRES_URL).render_as_string(hide_password=True)
+
+
+# Every database a run creates carries the run's tag: `scripts/test` drops what an interrupted run
+# left behind by it, without touching the databases of another run on the same server.
+RUN_TAG = os.environ.get("TODO_TEST_RUN_TAG") or uuid.uuid4().hex[:8]
+
+
+def scratch_name(kind: str) -> str:
+    """A new database name for `kind` (template, test, ...) in this run."""
+    return f"todo_{kind}_{RUN_TAG}_{uuid.uuid4().hex[:10]}"
 
 
 def admin_dsn() -> str:

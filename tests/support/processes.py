@@ -26,6 +26,7 @@ import anyio.abc
 import httpx
 import pytest
 
+from tests.support.deadlines import deadline
 from tests.support.environment import clean_environment
 
 TODO_API = Path(sys.executable).parent / "todo-api"
@@ -33,9 +34,9 @@ TODO_MCP = Path(sys.executable).parent / "todo-mcp"
 # Tokens of the served tests are signed with this unless a test's settings say otherwise.
 SECRET = "a-secret-for-the-served-tests-0123456789abcdef"
 # Generous: a cold start imports the whole stack; a hang still fails instead of blocking.
-STARTUP_S = 60
-STOP_S = 15
-QUICK_EXIT_S = 30
+STARTUP_S = deadline(90)
+STOP_S = deadline(30)
+QUICK_EXIT_S = deadline(60)
 # uvicorn's start-up line; with port 0 it names the port the kernel gave it.
 _LISTENING = re.compile(r"Uvicorn running on (http://\S+)")
 _LISTENING_PORT = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
