@@ -64,8 +64,9 @@ SEED_TASKS = 20
 CREATE_USERS = 32
 TARGET_RATIO = 0.5
 RSS_LIMIT_MB = 180.0
-PRODUCT_DB = "todo_product_bench"
-FLOOR_DB = "todo_floor_bench"
+# Per run, so that two runs on one PostgreSQL server never drop each other's databases.
+PRODUCT_DB = f"todo_product_bench_{os.getpid()}"
+FLOOR_DB = f"todo_floor_bench_{os.getpid()}"
 
 
 class BenchError(RuntimeError):
