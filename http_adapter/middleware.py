@@ -13,6 +13,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -67,7 +68,7 @@ class RequestMiddleware:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        record = RequestRecord(_request_id(scope))
+        record = RequestRecord(request_id(scope["headers"]))
         # Not reset afterwards: the error handler outside this middleware still needs it, and
         # each request runs in a task (and context) of its own.
         _current.set(record)
@@ -107,8 +108,9 @@ class RequestMiddleware:
                 self._metrics.observe_request(scope["method"], route, status, seconds)
 
 
-def _request_id(scope: Scope) -> str:
-    for name, value in scope["headers"]:
+def request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The client's `X-Request-ID` when it is sane, otherwise a new one."""
+    for name, value in headers:
         if name == b"x-request-id":
             given: str = value.decode("latin-1")
             if _SANE_REQUEST_ID.fullmatch(given):

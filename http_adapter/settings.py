@@ -222,3 +222,19 @@ class ApiSettings(ServerSettings):
         validation_alias="JWT_LEEWAY_S",
         description="seconds of clock skew allowed on a token's exp, nbf and iat",
     )
+
+    # --- connections a client can hold: answers it does not read, requests it sends slowly ---
+    http_write_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        validation_alias="HTTP_WRITE_TIMEOUT_S",
+        description="seconds an answer may wait for the client to read it before the "
+        "connection is dropped",
+    )
+    http_connection_wait_s: float = Field(
+        default=60.0,
+        gt=0,
+        validation_alias="HTTP_CONNECTION_WAIT_S",
+        description="seconds a connection may spend, over all its requests, idle or receiving "
+        "headers before it is closed",
+    )
