@@ -418,11 +418,24 @@ def run_wrk(
     script = workdir / f"{server.name}-{scenario}-{label}.lua"
     script.write_text(lua_script(scenario, server, users))
     command = wrk_command(args, script, server.base_url, duration_s)
+    cpu_before = cpu_seconds(server.process.pid)
     done = subprocess.run(command, capture_output=True, text=True, check=False)
+    cpu = cpu_seconds(server.process.pid) - cpu_before
     (workdir / f"{server.name}-{scenario}-{label}.wrk.txt").write_text(done.stdout + done.stderr)
     if done.returncode != 0:
         raise BenchError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
-    return parse_wrk(done.stdout)
+    result = parse_wrk(done.stdout)
+    result["cpu_us_per_request"] = round(cpu * 1e6 / max(result["requests"], 1), 1)
+    return result
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system, all threads) the process has used so far. Per request, it
+    says what a request costs the server even when other work on the machine takes turns on
+    its cores, which moves requests per second a lot more."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    # utime and stime: fields 14 and 15 of proc(5), counted from the state (field 3) here.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- profiling -------------------------------------------------------------------------------
@@ -698,6 +711,7 @@ def run(args: argparse.Namespace, workdir: Path, log: Any) -> dict[str, Any]:
                         log(
                             f"round {round_no + 1} {scenario:6} {server.name:7} "
                             f"{result['rps']:8.1f} req/s  p99 {result['p99_ms']:7.2f} ms  "
+                            f"cpu {result['cpu_us_per_request']:7.1f} us/req  "
                             f"non-2xx {result['non2xx']}"
                         )
             report["rss_after_mb"] = memory_mb(product.process.pid)
@@ -726,11 +740,15 @@ def summarize(runs: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any
                 "rps": median([r["rps"] for r in rounds]),
                 "p99_ms": median([r["p99_ms"] for r in rounds]),
                 "p50_ms": median([r["p50_ms"] for r in rounds]),
+                "cpu_us": median([r["cpu_us_per_request"] for r in rounds]),
                 "non2xx": sum(r["non2xx"] for r in rounds),
                 "socket_errors": sum(sum(r["socket_errors"].values()) for r in rounds),
                 "rounds": rounds,
             }
         entry["ratio"] = round(entry["product"]["rps"] / entry["floor"]["rps"], 3)
+        # The floor's CPU time per request over todo-api's: what the req/s ratio would be on
+        # cores the two servers had to themselves.
+        entry["cpu_ratio"] = round(entry["floor"]["cpu_us"] / entry["product"]["cpu_us"], 3)
         results[scenario] = entry
     return results
 
@@ -750,7 +768,8 @@ def print_report(report: dict[str, Any], out: Any) -> None:
     )
     header = (
         f"{'scenario':8} {'product req/s':>13} {'p99 ms':>8} {'floor req/s':>12} "
-        f"{'p99 ms':>8} {'ratio':>6}  non-2xx (product/floor)"
+        f"{'p99 ms':>8} {'ratio':>6} {'cpu us/req p/f':>15} {'cpu ratio':>9}  "
+        "non-2xx (product/floor)"
     )
     print(header, file=out)
     for scenario, entry in report["results"].items():
@@ -758,7 +777,9 @@ def print_report(report: dict[str, Any], out: Any) -> None:
         flag = "" if entry["ratio"] >= TARGET_RATIO else "  < target"
         print(
             f"{scenario:8} {p['rps']:13.1f} {p['p99_ms']:8.2f} {f['rps']:12.1f} "
-            f"{f['p99_ms']:8.2f} {entry['ratio']:6.2f}  {p['non2xx']}/{f['non2xx']}{flag}",
+            f"{f['p99_ms']:8.2f} {entry['ratio']:6.2f} "
+            f"{p['cpu_us']:7.0f}/{f['cpu_us']:<7.0f} {entry['cpu_ratio']:9.2f}  "
+            f"{p['non2xx']}/{f['non2xx']}{flag}",
             file=out,
         )
     rss = report["rss_after_mb"]

@@ -41,6 +41,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 from uvicorn.server import ServerState
 
 from http_adapter.edge_answers import edge_answer, edge_headers, unavailable
+from http_adapter.one_write import OneWriteCycle
 from http_adapter.shutdown import SHUTDOWN_STATE, Shutdown
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,11 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._waiting_since: float | None = None
         # When the headers of the request being read are due.
         self._headers_due: float | None = None
+        # The request's deadline: the one wanted, the one its timer is armed for, and the timer.
+        self._wanted: tuple[float, bytes] | None = None
+        self._armed: tuple[float, bytes] | None = None
         self._deadline: asyncio.TimerHandle | None = None
+        self._feeding = False
         self._write_deadline: asyncio.TimerHandle | None = None
         # The request whose answer is being written (`self.cycle` is the last one read).
         self._answering: RequestResponseCycle | None = None
@@ -128,6 +133,16 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._watch_leftover()
 
     def data_received(self, data: bytes) -> None:
+        # The parser's callbacks say which deadline applies; it is set once all is parsed, so
+        # that a request read whole does not arm and cancel a timer at each step.
+        self._feeding = True
+        try:
+            self._read(data)
+        finally:
+            self._feeding = False
+            self._apply()
+
+    def _read(self, data: bytes) -> None:
         if not self._reading_headers:
             super().data_received(data)
             return
@@ -146,7 +161,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             log.warning("request headers over %d bytes refused", self._max_header_bytes)
             self._refuse(431, _HEADER_TOO_LARGE)
             return
-        self.data_received(data[room:])
+        self._read(data[room:])
 
     def send_400_response(self, msg: str) -> None:
         # uvicorn's own, for bytes that are no HTTP request, with the headers of every answer.
@@ -175,6 +190,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        # uvicorn makes the cycle; its answers are written the way `OneWriteCycle` says.
+        cycle.__class__ = OneWriteCycle
         if app is service_unavailable:
             app = cast(ASGI3Application, unavailable)
         super()._start_asgi_task(cycle, app)
@@ -222,16 +239,30 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         return self._waiting_since + self._wait_budget_s - self._waited_s
 
     def _arm_at(self, when: float, reason: bytes) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_at(when, self._too_slow, reason)
+        self._wanted = (when, reason)
+        if not self._feeding:
+            self._apply()
 
     def _disarm(self) -> None:
+        self._wanted = None
+        if not self._feeding:
+            self._apply()
+
+    def _apply(self) -> None:
+        """The deadline timer made to match the one wanted."""
+        if self._wanted == self._armed:
+            return
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
+        self._armed = self._wanted
+        if self._wanted is not None:
+            when, reason = self._wanted
+            self._deadline = self.loop.call_at(when, self._too_slow, reason)
 
     def _too_slow(self, reason: bytes) -> None:
         self._deadline = None
+        self._armed = self._wanted = None
         if self.transport.is_closing():
             return
         if reason is not _BODY_TIMEOUT and self._header_bytes == 0:
