@@ -107,6 +107,25 @@ def test_a_client_that_never_reads_a_large_answer_is_dropped(server: RawServer) 
     assert "took nothing of its answer" in server.output()
 
 
+def test_answers_with_and_without_a_body_follow_each_other_on_one_connection(
+    server: RawServer,
+) -> None:
+    # Each answer's head goes out with its body, or alone when there is none (HEAD, 304):
+    # nothing of one answer may be held back into the next.
+    with connect(server.port) as sock:
+        reader = Reader(sock)
+        sock.sendall(b"HEAD /livez HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        head = reader.answer_to_head()
+        sock.sendall(_get(b"/livez"))
+        get = reader.answer()
+
+    assert head is not None
+    assert head.status == 200
+    assert get is not None
+    assert get.status == 200
+    assert json.loads(get.body) == {"status": "ok"}
+
+
 # --- requests sent slowly, one after another ----------------------------------------------------
 
 

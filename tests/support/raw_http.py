@@ -109,6 +109,13 @@ class Reader:
 
     def answer(self) -> Answer | None:
         """The next answer, or None if the connection closed before a whole one came."""
+        return self._answer(with_body=True)
+
+    def answer_to_head(self) -> Answer | None:
+        """The next answer, to a HEAD request: its `Content-Length` names a body never sent."""
+        return self._answer(with_body=False)
+
+    def _answer(self, *, with_body: bool) -> Answer | None:
         while b"\r\n\r\n" not in self._data:
             if not self._more():
                 return None
@@ -118,7 +125,7 @@ class Reader:
         for line in lines:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
-        length = int(headers.get("content-length", "0"))
+        length = int(headers.get("content-length", "0")) if with_body else 0
         while len(self._data) < length:
             if not self._more():
                 return None
