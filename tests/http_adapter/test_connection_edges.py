@@ -5,11 +5,13 @@ small here so that each test takes a few seconds."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import jwt
 import pytest
@@ -41,12 +43,12 @@ LARGE = b"/docs/swagger-ui/swagger-ui-bundle.js.map"
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RawServer]:
-    directory = tmp_path_factory.mktemp("connections")
-    with todo_api(
+def _limited_todo_api(
+    directory: Path, database_url: str
+) -> contextlib.AbstractContextManager[RawServer]:
+    return todo_api(
         directory,
-        DATABASE_URL=f"sqlite+aiosqlite:///{directory / 'todo.db'}",
+        DATABASE_URL=database_url,
         BETTER_AUTH_SECRET=SECRET,
         HTTP_HEADER_TIMEOUT_S=str(HEADER_TIMEOUT_S),
         HTTP_BODY_TIMEOUT_S=str(BODY_TIMEOUT_S),
@@ -55,7 +57,22 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RawServer]:
         HTTP_CONNECTION_WAIT_S=str(CONNECTION_WAIT_S),
         HTTP_MAX_CONCURRENCY=str(MAX_CONCURRENCY),
         HTTP_MAX_HEADER_BYTES=str(MAX_HEADER_BYTES),
-    ) as running:
+    )
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RawServer]:
+    """One server for the tests that write nothing (SQLite)."""
+    directory = tmp_path_factory.mktemp("connections")
+    with _limited_todo_api(directory, f"sqlite+aiosqlite:///{directory / 'todo.db'}") as running:
+        yield running
+    assert "Traceback" not in running.output()
+
+
+@pytest.fixture
+def writing_server(database_url: str, tmp_path: Path) -> Iterator[RawServer]:
+    """A server of the test's own, on each backend, for a test whose request writes a task."""
+    with _limited_todo_api(tmp_path, database_url) as running:
         yield running
     assert "Traceback" not in running.output()
 
@@ -161,7 +178,10 @@ def test_a_client_sending_each_request_just_under_the_header_deadline_is_closed(
 # --- pipelining ---------------------------------------------------------------------------------
 
 
-def test_a_pipelined_requests_body_deadline_starts_at_its_turn(server: RawServer) -> None:
+def test_a_pipelined_requests_body_deadline_starts_at_its_turn(
+    writing_server: RawServer,
+) -> None:
+    server = writing_server
     body = json.dumps({"title": "pipelined behind large answers"}).encode()
     with connect(server.port, receive_buffer=4096) as sock:
         sock.sendall(_get(LARGE) * 4 + _create(body, request_id="pipelined-1") + body[:5])
