@@ -29,6 +29,7 @@ answer made here (400, 408, 431, 503) carries `X-Request-ID` and `nosniff` as th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import struct
@@ -316,7 +317,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         # given, and trying to send them, for minutes.
         sock = self.transport.get_extra_info("socket")
         if sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            with contextlib.suppress(OSError):  # closed meanwhile: nothing left to reset
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self._client_gone()
         self.transport.abort()
 
