@@ -68,8 +68,9 @@ SCENARIOS = ("list", "get", "patch", "create")
 PROFILED = "get,list"  # the scenarios --profile samples by default
 TARGET_RATIO = 0.5
 RSS_LIMIT_MB = 180.0
-PRODUCT_DB = "todo_product_bench"
-FLOOR_DB = "todo_floor_bench"
+# Per run, so that two runs on one PostgreSQL server never drop each other's databases.
+PRODUCT_DB = f"todo_product_bench_{os.getpid()}"
+FLOOR_DB = f"todo_floor_bench_{os.getpid()}"
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -178,6 +179,7 @@ def run(args: argparse.Namespace, workdir: Path, log: Any) -> dict[str, Any]:
                         log(
                             f"round {round_no + 1} {scenario:6} {server.name:7} "
                             f"{result['rps']:8.1f} req/s  p99 {result['p99_ms']:7.2f} ms  "
+                            f"cpu {result['cpu_us_per_request']:7.1f} us/req  "
                             f"non-2xx {result['non2xx']}"
                         )
             report["rss_after_mb"] = memory_mb(product.process.pid)
@@ -206,11 +208,15 @@ def summarize(runs: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any
                 "rps": median([r["rps"] for r in rounds]),
                 "p99_ms": median([r["p99_ms"] for r in rounds]),
                 "p50_ms": median([r["p50_ms"] for r in rounds]),
+                "cpu_us": median([r["cpu_us_per_request"] for r in rounds]),
                 "non2xx": sum(r["non2xx"] for r in rounds),
                 "socket_errors": sum(sum(r["socket_errors"].values()) for r in rounds),
                 "rounds": rounds,
             }
         entry["ratio"] = round(entry["product"]["rps"] / entry["floor"]["rps"], 3)
+        # The floor's CPU time per request over todo-api's: what the req/s ratio would be on
+        # cores the two servers had to themselves.
+        entry["cpu_ratio"] = round(entry["floor"]["cpu_us"] / entry["product"]["cpu_us"], 3)
         results[scenario] = entry
     return results
 
@@ -230,7 +236,8 @@ def print_report(report: dict[str, Any], out: Any) -> None:
     )
     header = (
         f"{'scenario':8} {'product req/s':>13} {'p99 ms':>8} {'floor req/s':>12} "
-        f"{'p99 ms':>8} {'ratio':>6}  non-2xx (product/floor)"
+        f"{'p99 ms':>8} {'ratio':>6} {'cpu us/req p/f':>15} {'cpu ratio':>9}  "
+        "non-2xx (product/floor)"
     )
     print(header, file=out)
     for scenario, entry in report["results"].items():
@@ -238,7 +245,9 @@ def print_report(report: dict[str, Any], out: Any) -> None:
         flag = "" if entry["ratio"] >= TARGET_RATIO else "  < target"
         print(
             f"{scenario:8} {p['rps']:13.1f} {p['p99_ms']:8.2f} {f['rps']:12.1f} "
-            f"{f['p99_ms']:8.2f} {entry['ratio']:6.2f}  {p['non2xx']}/{f['non2xx']}{flag}",
+            f"{f['p99_ms']:8.2f} {entry['ratio']:6.2f} "
+            f"{p['cpu_us']:7.0f}/{f['cpu_us']:<7.0f} {entry['cpu_ratio']:9.2f}  "
+            f"{p['non2xx']}/{f['non2xx']}{flag}",
             file=out,
         )
     rss = report["rss_after_mb"]

@@ -83,6 +83,8 @@ def serve(host: str, port: int | None, workers: int = 1) -> None:
         "body_timeout_s": settings.http_body_timeout_s,
         "max_header_bytes": settings.http_max_header_bytes,
         "shutdown_grace_s": settings.shutdown_grace_s,
+        "write_timeout_s": settings.http_write_timeout_s,
+        "connection_wait_s": settings.http_connection_wait_s,
     }
     # uvicorn re-raises the signal that stopped it once it has shut down; a graceful stop is
     # a success, so that second SIGTERM ends the process with status 0.

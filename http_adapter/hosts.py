@@ -9,6 +9,7 @@ sees is replaced by `PUBLIC_URL`'s, or else by the address the server listens on
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import re
@@ -24,9 +25,12 @@ _PORT = re.compile(r"[0-9]{1,5}")
 _MAX_HOST_CHARS = 255
 
 
+@functools.lru_cache(maxsize=256)
 def parse_host(value: str) -> tuple[str, int | None] | None:
     """`(host name in lower case, port or None)`, or None when `value` is not a valid `Host`
-    (`localhost:evil.example`, `a b`, `[::1`, a port over 65535 ...)."""
+    (`localhost:evil.example`, `a b`, `[::1`, a port over 65535 ...). Remembered: a server
+    hears the same few values in every request, and a client making up new ones only pushes
+    older ones out."""
     if not value or len(value) > _MAX_HOST_CHARS:
         return None
     if value.startswith("["):

@@ -4,7 +4,6 @@ no shared or browser cache keeps one user's tasks or conversations."""
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Every route under these takes a bearer token.
@@ -27,6 +26,16 @@ def security_headers(scope: Scope) -> dict[str, str]:
     return headers
 
 
+def _raw(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+
+
+# Built once: every answer carries one of the two.
+_PUBLIC = _raw({"X-Content-Type-Options": "nosniff"})
+_PRIVATE = _raw({"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+_NAMES = frozenset(name for name, _ in _PRIVATE)
+
+
 class SecurityHeaders:
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
@@ -35,11 +44,16 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        extra = security_headers(scope)
+        extra = _PRIVATE if is_private(scope) else _PUBLIC
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message).update(extra)
+                # Set, not added: one of these already in the answer is replaced.
+                headers = message.get("headers", ())
+                message["headers"] = [
+                    *(header for header in headers if header[0].lower() not in _NAMES),
+                    *extra,
+                ]
             await send(message)
 
         await self._app(scope, receive, send_with_headers)

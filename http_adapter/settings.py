@@ -157,6 +157,21 @@ class ApiSettings(ServerSettings):
     )
     http_keep_alive_s: float = Field(default=5.0, gt=0, validation_alias="HTTP_KEEP_ALIVE_S")
     http_max_concurrency: int = Field(default=1000, ge=1, validation_alias="HTTP_MAX_CONCURRENCY")
+    # Connections a client can hold: answers it does not read, requests it sends slowly.
+    http_write_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        validation_alias="HTTP_WRITE_TIMEOUT_S",
+        description="seconds an answer may wait for the client to read it before the "
+        "connection is dropped",
+    )
+    http_connection_wait_s: float = Field(
+        default=60.0,
+        gt=0,
+        validation_alias="HTTP_CONNECTION_WAIT_S",
+        description="seconds a connection may spend, over all its requests, idle or receiving "
+        "headers before it is closed",
+    )
 
     # --- validators ---
 
