@@ -310,3 +310,6 @@ class TaskPublic(TaskView):
 class TaskPage(BaseModel):
     tasks: list[TaskPublic]
     total: int = Field(description="How many tasks match the filters, ignoring limit/offset.")
+
+
+from storage import change_tables as _change_tables  # noqa: E402, F401  (puts the change log's tables on the metadata)
