@@ -6,6 +6,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -17,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from http_adapter.auth import TokenVerifier, signing_secret
+from http_adapter.change_routes import change_routes
 from http_adapter.chat_routes import chat_routes
 from http_adapter.context import AppContext
 from http_adapter.docs import docs_routes, home_page, wants_html
@@ -35,6 +37,8 @@ from http_adapter.task_routes import task_routes
 from mcp_server.dispatch import ToolDispatcher
 from mcp_server.server import build_server
 from mcp_server.version import package_version
+from storage.change_feed import ChangeFeed
+from storage.changes import ChangeLog
 from storage.conversations import ConversationRepository
 from storage.database import Database
 from storage.errors import StorageError
@@ -57,6 +61,7 @@ ALLOWED_HEADERS = [
     "Accept",
     "Mcp-Protocol-Version",
     REQUEST_ID_HEADER,
+    "Last-Event-ID",
 ]
 EXPOSED_HEADERS = [
     "Location",
@@ -66,6 +71,7 @@ EXPOSED_HEADERS = [
     REQUEST_ID_HEADER,
     # MCP hosts in a browser read resource_metadata from it to find where to sign in.
     "WWW-Authenticate",
+    "X-Changes-Next",
 ]
 
 
@@ -78,6 +84,8 @@ def build_app(settings: ApiSettings) -> Starlette:
     # process. The tools make no server-to-client requests, so plain JSON answers carry all.
     mcp_app = server.http_app(path="/mcp", stateless_http=True, json_response=True)
     conversations = ConversationRepository(db)
+    changes = ChangeLog(db)
+    feed = _change_feed(settings, db, changes)
     metrics = Metrics(db.connections_in_use) if settings.metrics_enabled else None
     if metrics is not None:
         server.add_middleware(ToolCallMetrics(metrics))
@@ -86,6 +94,7 @@ def build_app(settings: ApiSettings) -> Starlette:
         db=db,
         verifier=TokenVerifier.from_settings(settings, signing_secret(settings)),
         dispatcher=ToolDispatcher(server, metrics.observe_tool_call if metrics else None),
+        changes=changes,
     )
     agent = _chat_agent(settings, ctx.dispatcher, conversations, metrics)
     version = package_version()
@@ -124,6 +133,7 @@ def build_app(settings: ApiSettings) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, Any]]:
         try:
             await migrate(db)
+            feed.start()
             async with mcp_app.lifespan(mcp_app):
                 # Everything imported and built so far lives as long as the process: moved out
                 # of the collector's sight, it stops making every full collection long.
@@ -132,6 +142,7 @@ def build_app(settings: ApiSettings) -> Starlette:
                 # Shared with the server, which starts the grace period on SIGTERM.
                 yield {SHUTDOWN_STATE: ctx.shutdown}
         finally:
+            await feed.stop()
             if agent is not None:
                 await agent.aclose()
             await db.dispose()
@@ -145,6 +156,7 @@ def build_app(settings: ApiSettings) -> Starlette:
         Route(METADATA_PATH, protected_resource_metadata(ctx), methods=["GET"]),
         *task_routes(ctx),
         *chat_routes(ctx, conversations, agent, RateLimits(db)),
+        *change_routes(ctx, changes, feed),
         Route("/mcp", McpGuard(mcp_app, ctx)),
     ]
     if metrics is not None:
@@ -183,6 +195,15 @@ def build_app(settings: ApiSettings) -> Starlette:
     app.router.default = redirecting_slashes(app.router, ctx.base_url)
     app.state.ctx = ctx
     return app
+
+
+def _change_feed(settings: ApiSettings, db: Database, changes: ChangeLog) -> ChangeFeed:
+    return ChangeFeed(
+        db,
+        changes,
+        listen_url=settings.database_listen_url,
+        retention=timedelta(days=settings.changes_retention_days),
+    )
 
 
 def _chat_agent(

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_json_schema
 from pydantic_core import core_schema
 
+from http_adapter.change_openapi import CHANGES_NEXT_HEADER, change_paths, change_schemas
 from http_adapter.schemas import ChatRequest, ListParams, TaskBody, TaskOut, TaskPatch
 from storage.conversations import ConversationDetail, ConversationPublic
 from storage.models import MAX_ID, IdempotencyKeyText, no_nul
@@ -254,7 +255,8 @@ def build_openapi(version: str) -> dict[str, Any]:
                             "X-Total-Count": _header(
                                 "Tasks matching the filters, ignoring limit/offset",
                                 {"type": "integer"},
-                            )
+                            ),
+                            **CHANGES_NEXT_HEADER,
                         },
                         "content": _json({"type": "array", "items": task_ref}),
                     },
@@ -348,6 +350,8 @@ def build_openapi(version: str) -> dict[str, Any]:
         },
     }
     paths.update(_chat_paths(user_param, auth_errors, body_errors))
+    paths.update(change_paths(user_param, auth_errors))
+    schemas.update(change_schemas())
     return {
         "openapi": "3.1.0",
         "info": {"title": "todo-mcp", "version": version},

@@ -222,3 +222,33 @@ class ApiSettings(ServerSettings):
         validation_alias="JWT_LEEWAY_S",
         description="seconds of clock skew allowed on a token's exp, nbf and iat",
     )
+
+    # --- live changes and sync ---
+    changes_retention_days: float = Field(
+        default=7.0,
+        gt=0,
+        validation_alias="CHANGES_RETENTION_DAYS",
+        description="days the change log keeps changes for delta sync",
+    )
+    database_listen_url: str | None = Field(
+        default=None,
+        validation_alias="DATABASE_LISTEN_URL",
+        description="direct or session-mode PostgreSQL URL for LISTEN behind a transaction pooler",
+    )
+    events_max_streams: int = Field(
+        default=5,
+        ge=1,
+        validation_alias="EVENTS_MAX_STREAMS",
+        description="open event streams a user may have on one process",
+    )
+    events_keepalive_s: float = Field(
+        default=15.0,
+        gt=0,
+        validation_alias="EVENTS_KEEPALIVE_S",
+        description="seconds of silence after which an event stream sends an SSE comment",
+    )
+
+    @field_validator("database_listen_url", mode="before")
+    @classmethod
+    def _blank_listen_url_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
