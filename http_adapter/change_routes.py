@@ -153,6 +153,8 @@ class EventStream(Response):
     async def _stream(self) -> None:
         wake = self.subscription.wake
         cursor = self.first.next
+        # At once, so that a client (and any proxy) sees the stream open and subscribed.
+        await self._write(b": open\n\n")
         await self._send_changes(self.first.changes)
         more = self.first.more
         while True:

@@ -36,6 +36,7 @@ PRUNE_EVERY_S = 3600.0
 # A LISTEN connection is checked this often (a peer that vanished silently sends no FIN).
 LISTEN_CHECK_S = 5.0
 _RECONNECT_MAX_S = 5.0
+LISTENER_NAME = "todo-mcp change feed"
 
 Mode = Literal["listen", "poll"]
 
@@ -218,4 +219,9 @@ def _asyncpg_dsn(raw_url: str) -> tuple[str, dict[str, Any]]:
     url, connect_args = resolve_url(raw_url)
     # The pool's own query parameters mean nothing to a plain connection.
     plain = url.set(drivername="postgresql", query={})
-    return plain.render_as_string(hide_password=False), connect_args
+    # Named, so that an operator can tell it from the pool's connections.
+    settings = {"application_name": LISTENER_NAME, **connect_args.get("server_settings", {})}
+    return plain.render_as_string(hide_password=False), {
+        **connect_args,
+        "server_settings": settings,
+    }
