@@ -30,7 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -56,22 +56,22 @@ STREAMS_PER_USER = 5
 # --- writes ------------------------------------------------------------------------------------
 
 
-async def _no_change(*_args: Any) -> int:
+async def _no_change(_conn: Any, _user_id: str, _op: str, _task: Any) -> int:
     return 0
 
 
 @contextlib.contextmanager
 def _without_log(db: Database) -> Any:
     """The writes as they ran before the change log."""
-    original_record = storage.tasks.record_change
+    original_record = storage.tasks.record_change  # type: ignore[attr-defined]
     original_writing = db.writing
-    storage.tasks.record_change = _no_change
+    storage.tasks.record_change = _no_change  # type: ignore[attr-defined,assignment]
     if not db.is_sqlite:
         db.writing = db.autocommit  # type: ignore[method-assign]
     try:
         yield
     finally:
-        storage.tasks.record_change = original_record
+        storage.tasks.record_change = original_record  # type: ignore[attr-defined]
         db.writing = original_writing  # type: ignore[method-assign]
 
 
@@ -134,7 +134,7 @@ async def bench_writes(args: argparse.Namespace) -> dict[str, Any]:
 
 async def _open_stream(
     port: int, user: str, token: str, on_change: Callable[[dict[str, Any], float], None]
-) -> AsyncIterator[None]:
+) -> AsyncGenerator[None]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     request = (
         f"GET /api/{user}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
