@@ -252,3 +252,14 @@ class ApiSettings(ServerSettings):
     @classmethod
     def _blank_listen_url_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("database_listen_url")
+    @classmethod
+    def _postgres_listen_url(cls, value: str | None) -> str | None:
+        # Only PostgreSQL has LISTEN; anything else is a mistake best reported at start.
+        if value is not None and urlsplit(value).scheme.split("+")[0] not in (
+            "postgres",
+            "postgresql",
+        ):
+            raise ValueError("must be a postgresql:// URL (LISTEN is PostgreSQL's)")
+        return value

@@ -3,12 +3,14 @@ SQLite and PostgreSQL: every kind of write, from REST and from MCP tools, reache
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from pydantic import ValidationError
 
-from tests.support.api import Api, ApiFactory, mcp_client
+from tests.support.api import Api, ApiFactory, make_settings, mcp_client
 from tests.support.sse import asgi_get
 
 ALICE = "alice"
@@ -232,3 +234,12 @@ async def test_unauthenticated_sync_is_401(api: Api, what: str) -> None:
     assert (await api.client.get(path)).status_code == 401
     async with asgi_get(api.app, f"/api/{ALICE}/events", {}) as response:
         assert response.status == 401
+
+
+def test_a_listen_url_must_be_postgresql(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="must be a postgresql:"):
+        make_settings("sqlite+aiosqlite:///x.db", tmp_path, DATABASE_LISTEN_URL="mysql://db/x")
+    settings = make_settings(
+        "sqlite+aiosqlite:///x.db", tmp_path, DATABASE_LISTEN_URL="postgresql://db/x"
+    )
+    assert settings.database_listen_url == "postgresql://db/x"
