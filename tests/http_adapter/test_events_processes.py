@@ -76,16 +76,31 @@ async def test_a_change_on_one_process_reaches_a_stream_on_another(
         assert change["task_id"] == task_id
         assert change["op"] == "created"
 
-        # The LISTEN connection dies (as in a database restart): it comes back and catches up.
+        # The LISTEN connection dies (as in a database restart) and cannot come back at once;
+        # a change committed meanwhile reaches the stream once it is back.
         name = make_url(database_url).database
-        await admin(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            f"WHERE datname = '{name}' AND application_name = '{LISTENER_NAME}'"
-        )
-        later = await add(two, headers, "while one was not listening")
+        await admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        try:
+            await admin(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                f"WHERE datname = '{name}' AND application_name = '{LISTENER_NAME}'"
+            )
+            await _wait_for_line(one, "cannot LISTEN")
+            # The other process's pooled connections still write.
+            later = await add(two, headers, "while one was not listening")
+        finally:
+            await admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         [change] = await events.changes(1, within_s=EVENT_S)
         assert change["task_id"] == later
         assert "LISTEN connection was lost" in one.output()
+
+
+async def _wait_for_line(server: Server, text: str) -> None:
+    """Bounded: the server's log is read until it says `text`."""
+    with anyio.fail_after(EVENT_S):
+        # A log file written by another process has nothing to wait on but itself.
+        while text not in server.output():  # noqa: ASYNC110
+            await anyio.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
