@@ -5,6 +5,7 @@ after the LISTEN connection is killed, and from a stdio `todo-mcp` on the same S
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -172,3 +173,20 @@ async def test_a_stdio_server_on_the_same_file_feeds_a_stream(
                 assert not result.is_error
         [change] = await events.changes(1, within_s=EVENT_S)
         assert change["task"]["title"] == "from Claude Desktop"
+
+
+@pytest.mark.sqlite_only
+async def test_sigterm_ends_open_streams_without_waiting_out_the_grace_period(
+    database_url: str, tmp_path: Path
+) -> None:
+    headers = auth(database_url, tmp_path)
+    settings = {"DATABASE_URL": database_url, "BETTER_AUTH_SECRET": SECRET}
+    # A grace period longer than the bounded wait below: only ending the streams at once passes.
+    async with (
+        todo_api_servers(1, tmp_path, SHUTDOWN_GRACE_S="120", **settings) as (api,),
+        stream(api, headers) as events,
+    ):
+        api.process.send_signal(signal.SIGTERM)
+        await events.end(within_s=EVENT_S)
+        with anyio.fail_after(EVENT_S):
+            assert await api.process.wait() == 0
