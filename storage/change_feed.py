@@ -78,7 +78,6 @@ class ChangeFeed:
             self._listen_dsn = _asyncpg_dsn(db.url.render_as_string(hide_password=False))
         default_poll = SQLITE_POLL_S if db.is_sqlite else PG_POLL_S
         self._poll_s = default_poll if poll_s is None else poll_s
-        self.listening = asyncio.Event()  # set while the LISTEN connection is up
 
     # --- streams --------------------------------------------------------------------------
 
@@ -145,7 +144,7 @@ class ChangeFeed:
         while True:
             try:
                 conn = await asyncpg.connect(dsn, **connect_args)
-            except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("live changes: cannot LISTEN (%s); trying again", type(exc).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RECONNECT_MAX_S)
@@ -156,7 +155,6 @@ class ChangeFeed:
             try:
                 await conn.add_listener(CHANNEL, self._on_notify)
                 log.info("live changes: listening for changes on PostgreSQL")
-                self.listening.set()
                 # Whatever was committed while nobody listened is in the log.
                 self._wake_all()
                 while not lost.is_set():
@@ -166,10 +164,14 @@ class ChangeFeed:
                         await conn.execute("SELECT 1", timeout=LISTEN_CHECK_S)
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("live changes: the LISTEN connection failed (%s)", type(exc).__name__)
+            except Exception:
+                # The feed's outermost handler: streams must not go quiet for good.
+                log.exception("live changes: the LISTEN loop failed")
+                delay = _RECONNECT_MAX_S
             finally:
-                self.listening.clear()
                 conn.terminate()
             log.warning("live changes: the LISTEN connection was lost; reconnecting")
+            await asyncio.sleep(delay)
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         _seq, _, user_id = payload.partition(" ")
@@ -197,6 +199,8 @@ class ChangeFeed:
                     cursor = moved[-1][0]
             except StorageError:
                 pass  # the database is away: the next poll tries again
+            except Exception:
+                log.exception("live changes: polling the change log failed")
             if not self._streams:
                 cursor = None
             await asyncio.sleep(self._poll_s)
@@ -211,6 +215,8 @@ class ChangeFeed:
                     log.info("live changes: pruned %d changes older than the retention", pruned)
             except StorageError:
                 log.warning("live changes: pruning the change log failed; trying again later")
+            except Exception:
+                log.exception("live changes: pruning the change log failed")
             await asyncio.sleep(PRUNE_EVERY_S)
 
 

@@ -312,4 +312,5 @@ class TaskPage(BaseModel):
     total: int = Field(description="How many tasks match the filters, ignoring limit/offset.")
 
 
-from storage import change_tables as _change_tables  # noqa: E402, F401  (puts the change log's tables on the metadata)
+# The change log's tables (their own module) go on the same metadata as these.
+from storage import change_tables as _change_tables  # noqa: E402, F401
