@@ -6,6 +6,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -18,6 +19,7 @@ from starlette.routing import Route
 
 from http_adapter import route_table
 from http_adapter.auth import TokenVerifier, signing_secret
+from http_adapter.change_routes import change_handlers
 from http_adapter.chat_routes import chat_handlers
 from http_adapter.context import AppContext
 from http_adapter.docs import docs_routes, home_page, wants_html
@@ -37,6 +39,8 @@ from http_adapter.task_routes import task_handlers
 from mcp_server.dispatch import ToolDispatcher
 from mcp_server.server import build_server
 from mcp_server.version import package_version
+from storage.change_feed import ChangeFeed
+from storage.changes import ChangeLog
 from storage.conversations import ConversationRepository
 from storage.database import Database
 from storage.errors import StorageError
@@ -58,6 +62,7 @@ ALLOWED_HEADERS = [
     "Accept",
     "Mcp-Protocol-Version",
     REQUEST_ID_HEADER,
+    "Last-Event-ID",
 ]
 EXPOSED_HEADERS = [
     "Location",
@@ -67,6 +72,7 @@ EXPOSED_HEADERS = [
     REQUEST_ID_HEADER,
     # MCP hosts in a browser read resource_metadata from it to find where to sign in.
     "WWW-Authenticate",
+    "X-Changes-Next",
 ]
 
 
@@ -78,6 +84,8 @@ def build_app(settings: ApiSettings) -> Starlette:
     # process. The tools make no server-to-client requests, so plain JSON answers carry all.
     mcp_app = server.http_app(path="/mcp", stateless_http=True, json_response=True)
     conversations = ConversationRepository(db)
+    changes = ChangeLog(db)
+    feed = _change_feed(settings, db, changes)
     metrics = Metrics(db.connections_in_use) if settings.metrics_enabled else None
     if metrics is not None:
         server.add_middleware(ToolCallMetrics(metrics))
@@ -86,6 +94,7 @@ def build_app(settings: ApiSettings) -> Starlette:
         db=db,
         verifier=TokenVerifier.from_settings(settings, signing_secret(settings)),
         dispatcher=ToolDispatcher(server, metrics.observe_tool_call if metrics else None),
+        changes=changes,
     )
     agent = _chat_agent(settings, ctx.dispatcher, conversations, metrics)
     version = package_version()
@@ -122,13 +131,20 @@ def build_app(settings: ApiSettings) -> Starlette:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, Any]]:
         try:
-            async with in_service(db), mcp_app.lifespan(mcp_app):
-                # Everything imported and built so far lives as long as the process: moved out
-                # of the collector's sight, it stops making every full collection long.
-                gc.collect()
-                gc.freeze()
-                # Shared with the server, which starts the grace period on SIGTERM.
-                yield {SHUTDOWN_STATE: ctx.shutdown}
+            async with in_service(db):
+                feed.start()
+                try:
+                    async with mcp_app.lifespan(mcp_app):
+                        # Everything imported and built so far lives as long as the process:
+                        # moved out of the collector's sight, it stops making every full
+                        # collection long.
+                        gc.collect()
+                        gc.freeze()
+                        # Shared with the server, which starts the grace period on SIGTERM.
+                        yield {SHUTDOWN_STATE: ctx.shutdown}
+                finally:
+                    # Before the pool closes: the feed's LISTEN connection and prune loop.
+                    await feed.stop()
         finally:
             if agent is not None:
                 await agent.aclose()
@@ -142,6 +158,7 @@ def build_app(settings: ApiSettings) -> Starlette:
                 route_table.OPENAPI: openapi_json,
                 **task_handlers(ctx),
                 **chat_handlers(ctx, conversations, agent, RateLimits(db)),
+                **change_handlers(ctx, changes, feed),
             }
         ),
         # Not REST, so not in the route table nor the document.
@@ -185,6 +202,15 @@ def build_app(settings: ApiSettings) -> Starlette:
     app.router.default = redirecting_slashes(app.router, ctx.base_url)
     app.state.ctx = ctx
     return app
+
+
+def _change_feed(settings: ApiSettings, db: Database, changes: ChangeLog) -> ChangeFeed:
+    return ChangeFeed(
+        db,
+        changes,
+        listen_url=settings.database_listen_url,
+        retention=timedelta(days=settings.changes_retention_days),
+    )
 
 
 def _chat_agent(

@@ -15,6 +15,7 @@ from http_adapter.settings import ApiSettings
 from http_adapter.shutdown import Shutdown
 from mcp_server.dispatch import ToolDispatcher
 from mcp_server.errors import TaskToolError
+from storage.changes import ChangeLog
 from storage.database import Database
 
 
@@ -33,6 +34,8 @@ class AppContext:
     verifier: TokenVerifier
     dispatcher: ToolDispatcher
     shutdown: Shutdown = field(default_factory=Shutdown)
+    # The change log's head goes out with every task list (`X-Changes-Next`).
+    changes: ChangeLog | None = None
 
     async def authenticate(self, connection: HTTPConnection) -> Principal:
         try:

@@ -111,19 +111,22 @@ def _operation(operation: Operation, refs: _Refs, schemas: dict[str, Any]) -> di
     return described
 
 
-def _query(model: type[BaseModel] | None, schemas: dict[str, Any]) -> Iterable[tuple[str, Any]]:
+def _query(
+    model: type[BaseModel] | None, schemas: dict[str, Any]
+) -> Iterable[tuple[str, Any, bool]]:
     if model is None:
         return ()
     query_schema = model.model_json_schema(
         by_alias=True, ref_template=REF, schema_generator=RestJsonSchema
     )
     schemas.update(query_schema.pop("$defs", {}))
-    return list(query_schema["properties"].items())
+    required = set(query_schema.get("required", ()))
+    return [(name, schema, name in required) for name, schema in query_schema["properties"].items()]
 
 
-def _query_parameter(named: tuple[str, Any]) -> dict[str, Any]:
-    name, schema = named
-    parameter = {"name": name, "in": "query", "required": False, "schema": schema}
+def _query_parameter(named: tuple[str, Any, bool]) -> dict[str, Any]:
+    name, schema, required = named
+    parameter = {"name": name, "in": "query", "required": required, "schema": schema}
     if "description" in schema:  # a parameter's words belong beside it, not inside its schema
         parameter["description"] = schema.pop("description")
     return parameter
@@ -138,10 +141,12 @@ def _answer(answer: Answer, refs: _Refs) -> dict[str, Any]:
         schema = refs[answer.model, "serialization"]
         if answer.many:
             schema = {"type": "array", "items": schema}
+    content: dict[str, Any] = {}
     if schema is not None:
-        content = {_JSON: {"schema": dict(schema)}}
-        if answer.event_stream:
-            content["text/event-stream"] = {"schema": {"type": "string"}}
+        content[_JSON] = {"schema": dict(schema)}
+    if answer.event_stream:
+        content["text/event-stream"] = {"schema": {"type": "string"}}
+    if content:
         described["content"] = content
     if answer.links:
         described["links"] = {name: dict(link) for name, link in answer.links.items()}

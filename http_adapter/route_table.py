@@ -18,6 +18,7 @@ from typing import Any
 
 from starlette.routing import Route
 
+from http_adapter.change_models import ChangePageOut, ChangesQuery, EventsQuery
 from http_adapter.endpoints import Handler, route
 from http_adapter.operations import Answer, Error, Header, Operation
 from http_adapter.schemas import (
@@ -130,6 +131,12 @@ LIST_TASKS = Operation(
             many=True,
             headers=(
                 Header("X-Total-Count", "Tasks matching the filters, ignoring limit/offset", int),
+                Header(
+                    "X-Changes-Next",
+                    "The change log's head, read before the list: sync from it with "
+                    "GET /api/{user_id}/changes?since= (a change may come twice, none is missed)",
+                    int,
+                ),
             ),
         ),
     ),
@@ -265,6 +272,55 @@ DELETE_CONVERSATION = Operation(
     errors=(CONVERSATION_NOT_FOUND, *AUTH_ERRORS),
 )
 
+# --- live changes and sync -------------------------------------------------------------------
+
+LIST_CHANGES = Operation(
+    "GET",
+    "/api/{user_id}/changes",
+    "The user's task changes after a seq (delta sync, deletes included)",
+    operation_id="listChanges",
+    query=ChangesQuery,
+    answers=(
+        Answer(
+            200,
+            "Changes in seq order; keep `next` and ask again (at once while `more`)",
+            ChangePageOut,
+        ),
+    ),
+    errors=(
+        Error(410, "Changes after `since` are no longer kept: list the tasks again."),
+        Error(422, "`since` or `limit` is invalid, or `since` is past the head."),
+        *AUTH_ERRORS,
+    ),
+)
+STREAM_CHANGES = Operation(
+    "GET",
+    "/api/{user_id}/events",
+    "The user's task changes as Server-Sent Events, live",
+    operation_id="streamChanges",
+    query=EventsQuery,
+    headers=(Header("Last-Event-ID", "The id of the last event seen; wins over `since`", int),),
+    answers=(
+        Answer(
+            200,
+            "`event: change`, `id:` the seq, `data:` a ChangeOut. Replays what came after "
+            "`Last-Event-ID` (or `since`) first; without either, only what comes next. A "
+            "comment every 15 s; the stream ends when the token expires.",
+            event_stream=True,
+        ),
+    ),
+    errors=(
+        Error(410, "Changes after the last id are no longer kept: list the tasks again."),
+        Error(422, "`since` or `Last-Event-ID` is not a seq issued."),
+        Error(
+            429,
+            "Too many open streams for this user on this server.",
+            headers=(RETRY_AFTER,),
+        ),
+        *AUTH_ERRORS,
+    ),
+)
+
 # In the order of the document. Operations on one path share one Starlette route.
 ROUTES: tuple[Operation, ...] = (
     ROOT,
@@ -281,6 +337,8 @@ ROUTES: tuple[Operation, ...] = (
     LIST_CONVERSATIONS,
     GET_CONVERSATION,
     DELETE_CONVERSATION,
+    LIST_CHANGES,
+    STREAM_CHANGES,
 )
 
 

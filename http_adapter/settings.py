@@ -173,6 +173,31 @@ class ApiSettings(ServerSettings):
         "headers before it is closed",
     )
 
+    # --- live changes and sync ---
+    changes_retention_days: float = Field(
+        default=7.0,
+        gt=0,
+        validation_alias="CHANGES_RETENTION_DAYS",
+        description="days the change log keeps changes for delta sync",
+    )
+    database_listen_url: BlankIsNone[str] = Field(
+        default=None,
+        validation_alias="DATABASE_LISTEN_URL",
+        description="direct or session-mode PostgreSQL URL for LISTEN behind a transaction pooler",
+    )
+    events_max_streams: int = Field(
+        default=5,
+        ge=1,
+        validation_alias="EVENTS_MAX_STREAMS",
+        description="open event streams a user may have on one process",
+    )
+    events_keepalive_s: float = Field(
+        default=15.0,
+        gt=0,
+        validation_alias="EVENTS_KEEPALIVE_S",
+        description="seconds of silence after which an event stream sends an SSE comment",
+    )
+
     # --- validators ---
 
     @field_validator("cors_origins", "allowed_hosts", mode="before")
@@ -233,6 +258,17 @@ class ApiSettings(ServerSettings):
                 f"({_HOW_TO_MAKE_ONE})"
             )
         return self
+
+    @field_validator("database_listen_url")
+    @classmethod
+    def _postgres_listen_url(cls, value: str | None) -> str | None:
+        # Only PostgreSQL has LISTEN; anything else is a mistake best reported at start.
+        if value is not None and urlsplit(value).scheme.split("+")[0] not in (
+            "postgres",
+            "postgresql",
+        ):
+            raise ValueError("must be a postgresql:// URL (LISTEN is PostgreSQL's)")
+        return value
 
     # --- derived ---
 

@@ -23,6 +23,7 @@ class Shutdown:
 
     def __init__(self) -> None:
         self._streams_end = asyncio.Event()
+        self._began = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
 
     def begin(self, grace_s: float) -> None:
@@ -30,6 +31,7 @@ class Shutdown:
         if self._timer is not None or self._streams_end.is_set():
             return
         log.info("shutting down: running requests have %g s to finish", grace_s)
+        self._began.set()
         self._timer = asyncio.get_running_loop().call_later(grace_s, self.end_streams)
 
     def end_streams(self) -> None:
@@ -37,3 +39,8 @@ class Shutdown:
 
     async def wait(self) -> None:
         await self._streams_end.wait()
+
+    async def wait_begun(self) -> None:
+        """Until SIGTERM: live event streams end at once (they have nothing to finish, and
+        their clients reconnect to another process)."""
+        await self._began.wait()

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from http_adapter import route_table
+from http_adapter.change_routes import changes_head
 from http_adapter.context import AppContext
 from http_adapter.endpoints import Handler, TaskJSONResponse, read_body
 from http_adapter.operations import Operation
@@ -37,10 +38,12 @@ def task_handlers(ctx: AppContext) -> dict[Operation, Handler]:
             raise HTTPProblem(
                 422, "Invalid query parameters.", errors=error_list(exc.errors(), "query")
             ) from None
+        # Read before the list: syncing from it may repeat a change, never miss one.
+        changes_next = await changes_head(ctx)
         page = await ctx.call_tool(user, "list_tasks", params.model_dump(mode="json"))
         return TaskJSONResponse(
             [_public(task) for task in page["tasks"]],
-            headers={"X-Total-Count": str(page["total"])},
+            headers={"X-Total-Count": str(page["total"]), **changes_next},
         )
 
     async def create_task(request: Request) -> Response:

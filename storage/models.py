@@ -310,3 +310,7 @@ class TaskPublic(TaskView):
 class TaskPage(BaseModel):
     tasks: list[TaskPublic]
     total: int = Field(description="How many tasks match the filters, ignoring limit/offset.")
+
+
+# The change log's tables (their own module) go on the same metadata as these.
+from storage import change_tables as _change_tables  # noqa: E402, F401

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.changes import record as record_change
 from storage.database import Database
 from storage.errors import (
     IdempotencyKeyInFlightError,
@@ -326,9 +327,7 @@ class TaskRepository:
             "updated_at": now,
         }
         if idempotency_key is None:
-            # On PostgreSQL the create is one statement, atomic by itself.
-            writing = self._db.writing if self._db.is_sqlite else self._db.autocommit
-            async with writing() as conn:
+            async with self._db.writing() as conn:
                 return await self._insert(conn, values)
         digest = _digest(data)
         for _ in range(_KEY_ATTEMPTS):
@@ -421,10 +420,12 @@ class TaskRepository:
             parameters.update(_key(user_id, task_id), new_updated_at=self._clock())
             if expected_version is not None:
                 parameters["expected_version"] = expected_version
-            async with self._db.autocommit() as conn:
+            async with self._db.writing() as conn:
                 row = (await conn.execute(statement, parameters)).one_or_none()
-            if row is not None:
-                return _public(row)
+                if row is not None:
+                    task = _public(row)
+                    await record_change(conn, user_id, "updated", task)
+                    return task
         current = await self.get(user_id, task_id)
         if expected_version is not None and current.version != expected_version:
             raise VersionMismatchError(task_id, expected_version, current.version)
@@ -440,8 +441,10 @@ class TaskRepository:
         if guarded:
             parameters["expected_version"] = expected_version
         if not self._db.is_sqlite:
-            async with self._db.autocommit() as conn:
+            async with self._db.writing() as conn:
                 row = (await conn.execute(_delete_counted(guarded), parameters)).one_or_none()
+                if row is not None:
+                    await record_change(conn, user_id, "deleted", _public(row))
         else:
             # SQLite has no DELETE inside WITH: two statements in one transaction.
             async with self._db.writing() as conn:
@@ -449,6 +452,7 @@ class TaskRepository:
                 row = (await conn.execute(statement, parameters)).one_or_none()
                 if row is not None:
                     await conn.execute(_UNCOUNT, {"key_user": user_id})
+                    await record_change(conn, user_id, "deleted", _public(row))
         if row is not None:
             return _public(row)
         current = await self.get(user_id, task_id)  # raises if it is not there
@@ -482,7 +486,9 @@ class TaskRepository:
         task = None if inserted is None else inserted.one_or_none()
         if task is None:
             raise QuotaExceededError(self._quota)
-        return _public(task)
+        created = _public(task)
+        await record_change(conn, values["user_id"], "created", created)
+        return created
 
     async def _claim(self, user_id: str, key: str, digest: str, now: datetime) -> TaskPublic | None:
         """Claim the key for a create starting `now` (None), or return the answer of the

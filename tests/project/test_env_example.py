@@ -14,9 +14,18 @@ _ASSIGNMENT = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=")
 
 
 def readme_variables() -> set[str]:
-    """The names in the first column of the README's configuration table."""
+    """The names in the first column of the README's configuration table, and of the
+    settings tables of the topic guides in docs/."""
     text = (ROOT / "README.md").read_text()
-    section = text.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    names = _table_names(text.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0])
+    for guide in sorted((ROOT / "docs").glob("*.md")):
+        parts = guide.read_text().split("\n## Settings\n", 1)
+        if len(parts) == 2:
+            names |= _table_names(parts[1].split("\n## ", 1)[0])
+    return names
+
+
+def _table_names(section: str) -> set[str]:
     names: set[str] = set()
     for line in section.splitlines():
         cells = line.split("|")
