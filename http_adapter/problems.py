@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from http_adapter.schemas import Problem, ValidationErrorItem
 from mcp_server.errors import ErrorKind, TaskToolError
 from storage.errors import ConversationNotFoundError, StorageError, StorageUnavailableError
 
@@ -38,18 +39,19 @@ class HTTPProblem(Exception):
 def problem_body(
     status: int, detail: str, errors: Sequence[Mapping[str, Any]] | None = None
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-    }
     if errors is None and status == 422:
         # Every 422 lists what is wrong (the README promises it), if only as the detail.
         errors = [{"loc": [], "msg": detail}]
-    if errors is not None:
-        body["errors"] = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in errors]
-    return body
+    problem = Problem(
+        type="about:blank",
+        title=HTTPStatus(status).phrase,
+        status=status,
+        detail=detail,
+        errors=None
+        if errors is None
+        else [ValidationErrorItem(loc=list(e["loc"]), msg=e["msg"]) for e in errors],
+    )
+    return problem.model_dump(exclude_none=True)
 
 
 # Also on the answers made outside the middleware (an unhandled error's 500).

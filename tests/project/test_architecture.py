@@ -35,3 +35,15 @@ def test_every_product_module_is_in_the_code_map() -> None:
 
 def test_the_code_map_names_no_module_that_is_gone() -> None:
     assert not _mapped() - _modules(), "remove these from ARCHITECTURE.md's code map"
+
+
+def test_no_test_module_imports_another_test_module() -> None:
+    """Shared helpers live in tests/support (or beside their tests), never in a test module."""
+    imports = {
+        (path.relative_to(ROOT).as_posix(), line.strip())
+        for path in (ROOT / "tests").rglob("test_*.py")
+        for line in path.read_text().splitlines()
+        if re.match(r"\s*(from|import) tests\.(\w+\.)*test_\w+", line)
+    }
+
+    assert not imports
