@@ -33,8 +33,9 @@ def load_settings() -> ApiSettings:
     except ValidationError as exc:
         lines = []
         for error in exc.errors(include_url=False):
-            where = ".".join(str(part) for part in error["loc"]) or "configuration"
-            lines.append(f"todo-api: {where}: {error['msg'].removeprefix('Value error, ')}")
+            # A check across settings has no location: its message names the settings itself.
+            where = "".join(f"{part}: " for part in error["loc"][:1])
+            lines.append(f"todo-api: {where}{error['msg'].removeprefix('Value error, ')}")
         sys.exit("\n".join(lines))
 
 

@@ -106,3 +106,13 @@ def test_what_is_not_an_origin_is_refused_in_one_line(tmp_path: Path, origin: st
     message = refusal(tmp_path, CORS_ORIGINS=f"http://localhost:3000,{origin}")
     assert repr(origin) in message
     assert "scheme://host[:port]" in message
+
+
+def test_the_secret_shown_in_env_example_is_the_one_refused(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    (shown,) = [
+        line.split("=", 1)[1]
+        for line in example.read_text().splitlines()
+        if line.startswith("# BETTER_AUTH_SECRET=")
+    ]
+    assert ".env.example" in refusal(tmp_path, BETTER_AUTH_SECRET=shown)
