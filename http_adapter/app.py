@@ -125,6 +125,8 @@ def build_app(settings: ApiSettings) -> Starlette:
         try:
             await migrate(db)
             async with mcp_app.lifespan(mcp_app):
+                if metrics is not None:
+                    metrics.know_tools(tool.name for tool in await ctx.dispatcher.tools())
                 # Everything imported and built so far lives as long as the process: moved out
                 # of the collector's sight, it stops making every full collection long.
                 gc.collect()
