@@ -11,6 +11,7 @@ import signal
 import sys
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -60,10 +61,6 @@ def serve(host: str, port: int | None, workers: int = 1) -> None:
     settings = load_settings()
     configure_logging(settings.log_format)
     _prepare_database(settings)
-    import uvicorn
-
-    from http_adapter.protocol import ServerConfig
-
     options: dict[str, Any] = {
         "host": host,
         "port": settings.port if port is None else port,
@@ -80,10 +77,22 @@ def serve(host: str, port: int | None, workers: int = 1) -> None:
         "body_timeout_s": settings.http_body_timeout_s,
         "max_header_bytes": settings.http_max_header_bytes,
         "shutdown_grace_s": settings.shutdown_grace_s,
+        # uvicorn's 5 s for a worker to answer its supervisor's ping is less than a cold start
+        # takes on a busy machine: workers were killed before they started, again and again.
+        "timeout_worker_healthcheck": _WORKER_HEALTHCHECK_S,
     }
     # uvicorn re-raises the signal that stopped it once it has shut down; a graceful stop is
     # a success, so that second SIGTERM ends the process with status 0.
     signal.signal(signal.SIGTERM, _exit_ok)
+    with _metrics_directory(settings, workers):
+        _run(options, workers)
+
+
+def _run(options: dict[str, Any], workers: int) -> None:
+    import uvicorn
+
+    from http_adapter.protocol import ServerConfig
+
     if workers == 1:
         server = uvicorn.Server(ServerConfig(create_app(), **options))
         # Ctrl-C: uvicorn shuts down gracefully, then re-raises SIGINT as KeyboardInterrupt.
@@ -92,17 +101,17 @@ def serve(host: str, port: int | None, workers: int = 1) -> None:
         if not server.started:
             _fail("the server did not start (see the lines above)")
         return
-    from uvicorn.supervisors import Multiprocess
+    from http_adapter.workers import Supervisor
 
-    with _metrics_directory(settings):
-        config = ServerConfig(
-            "http_adapter.__main__:create_app", factory=True, workers=workers, **options
-        )
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    config = ServerConfig(
+        "http_adapter.__main__:create_app", factory=True, workers=workers, **options
+    )
+    Supervisor(config, sockets=[config.bind_socket()]).run()
 
 
 # Seconds a stream ended by the shutdown has to send its last event before it is cut off.
 _STREAM_CLOSE_S = 5.0
+_WORKER_HEALTHCHECK_S = 30.0
 
 
 def _exit_ok(_signal: int, _frame: FrameType | None) -> None:
@@ -134,12 +143,21 @@ def _prepare_database(settings: ApiSettings) -> None:
 
 
 @contextlib.contextmanager
-def _metrics_directory(settings: ApiSettings) -> Iterator[None]:
+def _metrics_directory(settings: ApiSettings, workers: int) -> Iterator[None]:
     """Workers share their metrics through files in one directory (prometheus-client's
-    multiprocess mode); a temporary one unless PROMETHEUS_MULTIPROC_DIR names one."""
-    from http_adapter.metrics import MULTIPROCESS_DIR_ENV
+    multiprocess mode); a temporary one unless PROMETHEUS_MULTIPROC_DIR names one, which is
+    emptied first: the counts of an earlier run are not this one's."""
+    from http_adapter.metrics import MULTIPROCESS_DIR_ENV, clear_multiprocess_directory
 
-    if not settings.metrics_enabled or os.environ.get(MULTIPROCESS_DIR_ENV):
+    if not settings.metrics_enabled:
+        yield
+        return
+    given = os.environ.get(MULTIPROCESS_DIR_ENV)
+    if given:
+        clear_multiprocess_directory(Path(given))
+        yield
+        return
+    if workers == 1:
         yield
         return
     with tempfile.TemporaryDirectory(prefix="todo-api-metrics-") as directory:
@@ -164,11 +182,13 @@ def _token(args: argparse.Namespace) -> None:
 
 
 def _migrate(_args: argparse.Namespace) -> None:
+    from http_adapter.log_config import configure_logging
     from storage.database import Database
     from storage.errors import StorageError
     from storage.migrate import migrate
 
     settings = load_settings()
+    configure_logging(settings.log_format)
 
     async def run() -> None:
         db = Database(settings.resolved_database_url(), pooler=settings.database_pooler)
