@@ -88,6 +88,11 @@ def build_app(settings: ApiSettings) -> Starlette:
         dispatcher=ToolDispatcher(server, metrics.observe_tool_call if metrics else None),
     )
     agent = _chat_agent(settings, ctx.dispatcher, conversations, metrics)
+    if settings.authorization_server is not None and not settings.public_url:
+        log.warning(
+            "OAuth access tokens are off at /mcp: PUBLIC_URL is not set, and their audience "
+            "is never taken from a request's Host (other tokens are accepted as usual)"
+        )
     version = package_version()
     openapi = build_openapi(version)
 

@@ -35,6 +35,11 @@ class McpGuard:
         self._app = app
         self._ctx = ctx
         self._hosts = ctx.settings.host_allow_list()  # settings never change while serving
+        # The audience OAuth access tokens must name: this server's /mcp as configured, never as
+        # a request's `Host` says (a token for another resource of the same provider, on another
+        # port of the same host, would pass). Without PUBLIC_URL, such tokens are refused.
+        public_url = ctx.settings.public_url
+        self._resource = f"{public_url}/mcp" if public_url else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,7 +57,7 @@ class McpGuard:
         base_url = self._ctx.base_url(connection)
         try:
             principal = await self._ctx.verifier.verify_header(
-                connection.headers.get("authorization"), resource=f"{base_url}/mcp"
+                connection.headers.get("authorization"), resource=self._resource
             )
         except AuthError as exc:
             headers = {}
