@@ -64,7 +64,10 @@ def serve(host: str, port: int | None, workers: int = 1) -> None:
     options: dict[str, Any] = {
         "host": host,
         "port": settings.port if port is None else port,
-        "proxy_headers": True,
+        # X-Forwarded-Proto/-For only from the proxies named; by default from no one (the
+        # scheme a client claims would otherwise reach every URL the server writes).
+        "proxy_headers": bool(settings.forwarded_allow_ips),
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
         "server_header": False,
         # Logging is configured above; uvicorn's access line would repeat the request log.
         "log_config": None,
