@@ -13,15 +13,24 @@ ROOT = Path(__file__).resolve().parents[2]
 _ASSIGNMENT = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=")
 
 
-def readme_variables() -> set[str]:
-    """The names in the first column of the README's configuration table."""
-    text = (ROOT / "README.md").read_text()
-    section = text.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+def _table_names(section: str) -> set[str]:
     names: set[str] = set()
     for line in section.splitlines():
         cells = line.split("|")
         if line.startswith("|") and len(cells) > 2:
             names |= set(re.findall(r"`([A-Z][A-Z0-9_]*)`", cells[1]))
+    return names
+
+
+def readme_variables() -> set[str]:
+    """The names in the first column of the README's configuration table, and of the
+    `## Settings` tables of the topic documents in docs/."""
+    text = (ROOT / "README.md").read_text()
+    names = _table_names(text.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0])
+    for document in sorted((ROOT / "docs").glob("*.md")):
+        parts = document.read_text().split("\n## Settings\n", 1)
+        if len(parts) == 2:
+            names |= _table_names(parts[1].split("\n## ", 1)[0])
     return names
 
 
