@@ -11,6 +11,7 @@ import signal
 import sys
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -64,14 +65,13 @@ def serve(host: str, port: int | None, workers: int = 1) -> None:
     port = settings.port if port is None else port
     _check_port_free(host, port)
     _prepare_database(settings)
-    import uvicorn
-
-    from http_adapter.protocol import ServerConfig
-
     options: dict[str, Any] = {
         "host": host,
         "port": port,
-        "proxy_headers": True,
+        # X-Forwarded-Proto/-For only from the proxies named; by default from no one (the
+        # scheme a client claims would otherwise reach every URL the server writes).
+        "proxy_headers": bool(settings.forwarded_allow_ips),
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
         "server_header": False,
         # Logging is configured above; uvicorn's access line would repeat the request log.
         "log_config": None,
@@ -86,10 +86,22 @@ def serve(host: str, port: int | None, workers: int = 1) -> None:
         "shutdown_grace_s": settings.shutdown_grace_s,
         "write_timeout_s": settings.http_write_timeout_s,
         "connection_wait_s": settings.http_connection_wait_s,
+        # uvicorn's 5 s for a worker to answer its supervisor's ping is less than a cold start
+        # takes on a busy machine: workers were killed before they started, again and again.
+        "timeout_worker_healthcheck": _WORKER_HEALTHCHECK_S,
     }
     # uvicorn re-raises the signal that stopped it once it has shut down; a graceful stop is
     # a success, so that second SIGTERM ends the process with status 0.
     signal.signal(signal.SIGTERM, _exit_ok)
+    with _metrics_directory(settings, workers):
+        _run(options, workers)
+
+
+def _run(options: dict[str, Any], workers: int) -> None:
+    import uvicorn
+
+    from http_adapter.protocol import ServerConfig
+
     if workers == 1:
         server = uvicorn.Server(ServerConfig(create_app(), **options))
         # Ctrl-C: uvicorn shuts down gracefully, then re-raises SIGINT as KeyboardInterrupt.
@@ -98,13 +110,12 @@ def serve(host: str, port: int | None, workers: int = 1) -> None:
         if not server.started:
             _fail("the server did not start (see the lines above)")
         return
-    from uvicorn.supervisors import Multiprocess
+    from http_adapter.workers import Supervisor
 
-    with _metrics_directory(settings):
-        config = ServerConfig(
-            "http_adapter.__main__:create_app", factory=True, workers=workers, **options
-        )
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    config = ServerConfig(
+        "http_adapter.__main__:create_app", factory=True, workers=workers, **options
+    )
+    Supervisor(config, sockets=[config.bind_socket()]).run()
 
 
 def announce(settings: ApiSettings) -> None:
@@ -118,6 +129,7 @@ def announce(settings: ApiSettings) -> None:
 
 # Seconds a stream ended by the shutdown has to send its last event before it is cut off.
 _STREAM_CLOSE_S = 5.0
+_WORKER_HEALTHCHECK_S = 30.0
 
 
 def _exit_ok(_signal: int, _frame: FrameType | None) -> None:
@@ -170,12 +182,21 @@ async def _in_service(settings: ApiSettings, *, wait_s: float | None) -> None:
 
 
 @contextlib.contextmanager
-def _metrics_directory(settings: ApiSettings) -> Iterator[None]:
+def _metrics_directory(settings: ApiSettings, workers: int) -> Iterator[None]:
     """Workers share their metrics through files in one directory (prometheus-client's
-    multiprocess mode); a temporary one unless PROMETHEUS_MULTIPROC_DIR names one."""
-    from http_adapter.metrics import MULTIPROCESS_DIR_ENV
+    multiprocess mode); a temporary one unless PROMETHEUS_MULTIPROC_DIR names one, which is
+    emptied first: the counts of an earlier run are not this one's."""
+    from http_adapter.metrics import MULTIPROCESS_DIR_ENV, clear_multiprocess_directory
 
-    if not settings.metrics_enabled or os.environ.get(MULTIPROCESS_DIR_ENV):
+    if not settings.metrics_enabled:
+        yield
+        return
+    given = os.environ.get(MULTIPROCESS_DIR_ENV)
+    if given:
+        clear_multiprocess_directory(Path(given))
+        yield
+        return
+    if workers == 1:
         yield
         return
     with tempfile.TemporaryDirectory(prefix="todo-api-metrics-") as directory:
@@ -200,9 +221,11 @@ def _token(args: argparse.Namespace) -> None:
 
 
 def _migrate(_args: argparse.Namespace) -> None:
+    from http_adapter.log_config import configure_logging
     from storage.errors import StorageError
 
     settings = load_settings()
+    configure_logging(settings.log_format)
     try:
         asyncio.run(_in_service(settings, wait_s=None))
     except DatabaseURLError as exc:

@@ -97,6 +97,11 @@ def build_app(settings: ApiSettings) -> Starlette:
         changes=changes,
     )
     agent = _chat_agent(settings, ctx.dispatcher, conversations, metrics)
+    if settings.authorization_server is not None and not settings.public_url:
+        log.warning(
+            "OAuth access tokens are off at /mcp: PUBLIC_URL is not set, and their audience "
+            "is never taken from a request's Host (other tokens are accepted as usual)"
+        )
     version = package_version()
     openapi = build_openapi(version)
 
@@ -135,6 +140,8 @@ def build_app(settings: ApiSettings) -> Starlette:
                 feed.start()
                 try:
                     async with mcp_app.lifespan(mcp_app):
+                        if metrics is not None:
+                            metrics.know_tools(tool.name for tool in await ctx.dispatcher.tools())
                         # Everything imported and built so far lives as long as the process:
                         # moved out of the collector's sight, it stops making every full
                         # collection long.

@@ -247,7 +247,11 @@ class TokenVerifier:
             if issuer is None:
                 raise _unauthorized("OAuth access tokens are not accepted by this server.")
             if resource is None:
-                raise _unauthorized("An OAuth access token is accepted at /mcp only.")
+                # REST is no OAuth resource; /mcp is one only at a configured PUBLIC_URL.
+                raise _unauthorized(
+                    "An OAuth access token is accepted only at /mcp, and only when the server's "
+                    "PUBLIC_URL is set."
+                )
             return issuer, resource
         issuer, audience = self.settings.jwks_issuer, self.settings.jwks_audience
         if issuer is None or audience is None:

@@ -27,6 +27,10 @@ def bearer_challenge(error: AuthError, *extra: str) -> str:
     return ", ".join(parts)
 
 
+# Path segments that URL resolution removes or walks up from (RFC 3986, 5.2.4).
+_DOT_SEGMENTS = frozenset({".", ".."})
+
+
 @dataclass
 class AppContext:
     settings: ApiSettings
@@ -51,6 +55,12 @@ class AppContext:
         principal = await self.authenticate(connection)
         if connection.path_params.get("user_id") != principal.user_id:
             raise HTTPProblem(403, "The token does not belong to this user.")
+        if principal.user_id in _DOT_SEGMENTS:
+            # The path matched, but every URL the answer would name (`Location`, links) is one
+            # that clients resolve elsewhere: refused before anything is read or written.
+            raise HTTPProblem(
+                404, "A user id of '.' or '..' cannot be used over REST; use /mcp instead."
+            )
         return principal.user_id
 
     async def call_tool(self, user: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:

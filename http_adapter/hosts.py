@@ -5,6 +5,10 @@ outside `ALLOWED_HOSTS` may not use /mcp or its resource metadata (421, the DNS-
 guard); on the other routes it is served, but under the server's own name: the `Host` the app
 sees is replaced by `PUBLIC_URL`'s, or else by the address the server listens on, so that no
 `Location`, redirect or URL the server writes ever names a host a client made up.
+
+Ports count: an entry `name:port` allows that port only (a `Host` without a port stands for the
+scheme's default, 80 or 443); an entry `name` allows the name without a port or with the port
+this server listens on, never a port of another server on the same host.
 """
 
 from __future__ import annotations
@@ -59,6 +63,46 @@ def parse_host(value: str) -> tuple[str, int | None] | None:
     return name, int(port)
 
 
+HostEntry = tuple[str, int | None]
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def parse_allowed_host(entry: str) -> HostEntry | None:
+    """An `ALLOWED_HOSTS` entry: `name`, `name:port`, `[v6]:port` or a bare IPv6 address."""
+    text = entry.strip().lower()
+    try:
+        return str(ipaddress.IPv6Address(text)), None
+    except ValueError:
+        return parse_host(text)
+
+
+def allow_list(entries: list[str] | None) -> frozenset[HostEntry] | None:
+    """The parsed entries (None: the check is off); a malformed entry is a ValueError."""
+    if entries is None:
+        return None
+    parsed = set()
+    for entry in entries:
+        found = parse_allowed_host(entry)
+        if found is None:
+            raise ValueError(f"{entry!r} is not a host name, host:port or IP address")
+        parsed.add(found)
+    return frozenset(parsed)
+
+
+def host_allowed(host: HostEntry, allowed: frozenset[HostEntry], scope: Scope) -> bool:
+    """Whether the parsed `Host` is one of `allowed`, ports compared (see the module's text)."""
+    name, port = host
+    default = _DEFAULT_PORTS.get(scope.get("scheme", "http"))
+    if port is None:
+        return (name, None) in allowed or (name, default) in allowed
+    if (name, port) in allowed:
+        return True
+    server = scope.get("server")
+    # A server that names no port listens on the scheme's default one.
+    own_port = server[1] if server and server[1] is not None else default
+    return port == own_port and (name, None) in allowed
+
+
 class HostGuard:
     def __init__(
         self,
@@ -69,7 +113,7 @@ class HostGuard:
         guarded_paths: tuple[str, ...],
     ) -> None:
         self._app = app
-        self._allowed = None if allowed is None else set(allowed)
+        self._allowed = allow_list(allowed)
         self._public_host = urlsplit(public_url).netloc.encode("latin-1") if public_url else None
         self._guarded_paths = guarded_paths
 
@@ -85,7 +129,9 @@ class HostGuard:
         if hosts and parsed is None:
             await _refuse(send, 400, "The Host header is not a valid host name.")
             return
-        if parsed is not None and (self._allowed is None or parsed[0] in self._allowed):
+        if parsed is not None and (
+            self._allowed is None or host_allowed(parsed, self._allowed, scope)
+        ):
             await self._app(scope, receive, send)
             return
         if scope["path"] in self._guarded_paths:

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from http_adapter.auth import AuthError
 from http_adapter.context import AppContext, bearer_challenge
-from http_adapter.hosts import parse_host
+from http_adapter.hosts import allow_list, host_allowed, parse_host
 from http_adapter.mcp_envelope import screened
 from http_adapter.middleware import note_user
 from http_adapter.problems import PROBLEM_JSON, problem_body
@@ -34,15 +34,20 @@ class McpGuard:
     def __init__(self, app: ASGIApp, ctx: AppContext) -> None:
         self._app = app
         self._ctx = ctx
-        self._hosts = ctx.settings.host_allow_list()  # settings never change while serving
+        self._hosts = allow_list(ctx.settings.host_allow_list())  # fixed while serving
+        # The audience OAuth access tokens must name: this server's /mcp as configured, never as
+        # a request's `Host` says (a token for another resource of the same provider, on another
+        # port of the same host, would pass). Without PUBLIC_URL, such tokens are refused.
+        public_url = ctx.settings.public_url
+        self._resource = f"{public_url}/mcp" if public_url else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
         connection = HTTPConnection(scope)
-        host = _hostname(connection.headers.get("host", "")).lower()
-        if self._hosts is not None and host not in self._hosts:
+        host = parse_host(connection.headers.get("host", ""))  # strict: `a:evil` is no host
+        if self._hosts is not None and (host is None or not host_allowed(host, self._hosts, scope)):
             await _problem(421, "This host name is not served here.")(scope, receive, send)
             return
         origin = connection.headers.get("origin")
@@ -52,7 +57,7 @@ class McpGuard:
         base_url = self._ctx.base_url(connection)
         try:
             principal = await self._ctx.verifier.verify_header(
-                connection.headers.get("authorization"), resource=f"{base_url}/mcp"
+                connection.headers.get("authorization"), resource=self._resource
             )
         except AuthError as exc:
             headers = {}
@@ -117,11 +122,6 @@ def _origin_of(url: str) -> tuple[str, str, int] | None:
     if scheme not in _DEFAULT_PORTS or not parts.hostname:
         return None
     return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme]
-
-
-def _hostname(host: str) -> str:
-    parsed = parse_host(host)  # strict: `localhost:evil.example` is no host at all
-    return parsed[0] if parsed is not None else ""
 
 
 def _problem(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:

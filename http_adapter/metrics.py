@@ -8,7 +8,8 @@ scraped reports the sum of all of them; several replicas are scraped one by one 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Protocol
 
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
@@ -22,7 +23,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from mcp_server.dispatch import observed
 
@@ -32,6 +33,12 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 # Seconds: a task call takes about a millisecond, a chat turn or a model call several seconds.
 _REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _MODEL_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60)
+
+# Every label value comes from a fixed set: a value a client chooses (a method, a tool name sent
+# to /mcp or made up by the model) would add series for good, and a long one bytes to every
+# scrape. What is not known is counted as `other`.
+OTHER = "other"
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class ModelCallLike(Protocol):
@@ -48,9 +55,12 @@ class ModelCallLike(Protocol):
 
 
 class Metrics:
-    def __init__(self, pool_in_use: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self, pool_in_use: Callable[[], int] | None = None, tool_names: Iterable[str] = ()
+    ) -> None:
         self.registry = CollectorRegistry()
         self._pool_in_use = pool_in_use
+        self._tool_names = frozenset(tool_names)
         registry = self.registry
         self.requests = Counter(
             "todo_http_requests",
@@ -104,13 +114,21 @@ class Metrics:
             multiprocess_mode="livesum",
         )
 
+    def know_tools(self, names: Iterable[str]) -> None:
+        """The tool names counted under their own name (the server's tools)."""
+        self._tool_names = frozenset(names)
+
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        labels = (method, route, str(status))
+        # `route` is a route template or "unmatched", never the raw path.
+        labels = (method if method in _METHODS else OTHER, route, str(status))
         self.requests.labels(*labels).inc()
         self.request_seconds.labels(*labels).observe(seconds)
         self._sample_pool()
 
     def observe_tool_call(self, tool: str, outcome: str, seconds: float) -> None:
+        # `outcome` is "ok", "error" or a tool error's kind: a fixed set.
+        if tool not in self._tool_names:
+            tool = OTHER
         self.tool_calls.labels(tool, outcome).inc()
         self.tool_seconds.labels(tool).observe(seconds)
 
@@ -134,6 +152,20 @@ class Metrics:
         # worker's figure stays close to current.
         if self._pool_in_use is not None:
             self.pool_in_use.set(self._pool_in_use())
+
+
+def clear_multiprocess_directory(directory: Path) -> None:
+    """Remove the files of an earlier run: prometheus-client would add their counts (and the
+    live gauges of processes long gone) to this run's."""
+    for path in directory.glob("*.db"):
+        path.unlink(missing_ok=True)
+
+
+def forget_worker(pid: int) -> None:
+    """A worker has exited: its live gauges (connections in use) stop counting; its counters
+    stay, as totals do."""
+    if os.environ.get(MULTIPROCESS_DIR_ENV):
+        mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
 class ToolCallMetrics(Middleware):

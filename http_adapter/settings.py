@@ -7,6 +7,7 @@ one line saying why, while the local default (SQLite, no secret) stays a develop
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -198,6 +199,16 @@ class ApiSettings(ServerSettings):
         description="seconds of silence after which an event stream sends an SSE comment",
     )
 
+    # --- trusted proxies and host names ---
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias="FORWARDED_ALLOW_IPS",
+        description=(
+            "addresses (or networks, or *) of the proxies whose X-Forwarded-For and "
+            "X-Forwarded-Proto are believed; none by default"
+        ),
+    )
+
     # --- validators ---
 
     @field_validator("cors_origins", "allowed_hosts", mode="before")
@@ -270,6 +281,34 @@ class ApiSettings(ServerSettings):
             raise ValueError("must be a postgresql:// URL (LISTEN is PostgreSQL's)")
         return value
 
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _proxies_comma_separated(cls, value: object) -> object:
+        return _split_list(value)
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxy_addresses(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address, a network or *") from None
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_entries(cls, value: list[str] | None) -> list[str] | None:
+        # Refused at start rather than never matching: `localhost:80a`, `a b`, a URL.
+        from http_adapter.hosts import parse_allowed_host
+
+        for entry in value or []:
+            if entry != "*" and parse_allowed_host(entry) is None:
+                raise ValueError(f"{entry!r} is not a host name, host:port or IP address")
+        return value
+
     # --- derived ---
 
     @property
@@ -336,7 +375,8 @@ class ApiSettings(ServerSettings):
             return [host.lower() for host in self.allowed_hosts]
         hosts = ["127.0.0.1", "localhost", "::1"]
         if self.public_url:
-            hostname = urlsplit(self.public_url).hostname
-            if hostname:
-                hosts.append(hostname)
+            # With its port, when it names one: the port the proxy in front listens on.
+            netloc = urlsplit(self.public_url).netloc.rpartition("@")[2]
+            if netloc:
+                hosts.append(netloc.lower())
         return hosts

@@ -64,7 +64,8 @@ class ToolDispatcher:
         # A failed call is worth a line (the request's id ties it to the request); a successful
         # one is already told by the access log.
         level = logging.DEBUG if outcome == "ok" else logging.INFO
-        log.log(level, "tool %s: %s (%.1f ms)", name, outcome, seconds * 1000)
+        # The name may be the model's invention: quoted and cut short, it stays one short line.
+        log.log(level, "tool %.80r: %s (%.1f ms)", name, outcome, seconds * 1000)
         if self._observer is not None:
             self._observer(name, outcome, seconds)
 

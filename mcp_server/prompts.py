@@ -7,7 +7,7 @@ results), so the model can answer at once and calls tools only to change somethi
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 from typing import Annotated
 
 from fastmcp import FastMCP
@@ -16,14 +16,14 @@ from mcp import types as mt
 from pydantic import Field, TypeAdapter, ValidationError
 
 from mcp_server import summaries
-from mcp_server.dates import due_bounds, local_today
+from mcp_server.dates import WEEK, Today, due_bounds, local_today
 from mcp_server.errors import from_storage_error
 from mcp_server.resources import today_text
 from storage.errors import StorageError
-from storage.models import DueDate, Priority, Tag, TaskQuery
+from storage.models import Priority, Tag, TaskQuery
 from storage.tasks import TaskRepository
 
-_DATE: TypeAdapter[date] = TypeAdapter(DueDate)
+_TODAY: TypeAdapter[date] = TypeAdapter(Today)
 _TAG: TypeAdapter[str] = TypeAdapter(Tag)
 
 TodayArg = Annotated[
@@ -84,7 +84,7 @@ def register_prompts(
             status="pending",
             tag=only,
             due_after=on,
-            due_before=on + timedelta(days=6),
+            due_before=on + WEEK,
             sort="due_date",
         )
         counts = [TaskQuery(status=status, tag=only, limit=1) for status in ("pending", "all")]
@@ -127,9 +127,10 @@ def _date(value: str | None) -> date:
     if value is None or not value.strip():
         return local_today()
     try:
-        return _DATE.validate_python(value.strip())
-    except ValidationError:
-        raise PromptError("today: must be a date written as YYYY-MM-DD.") from None
+        return _TODAY.validate_python(value.strip())
+    except ValidationError as exc:
+        reason = exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
+        raise PromptError(f"today: {reason}.") from None
 
 
 def _tag(value: str | None) -> str | None:

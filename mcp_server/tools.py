@@ -15,7 +15,7 @@ from mcp.types import ToolAnnotations
 from pydantic import MISSING, Field, StrictBool
 
 from mcp_server import summaries
-from mcp_server.dates import DueFilter, due_bounds, local_today
+from mcp_server.dates import DueFilter, Today, due_bounds, local_today
 from mcp_server.errors import TaskToolError, reports_storage_errors
 from mcp_server.results import Described, returns_tool_result
 from mcp_server.schemas import self_contained
@@ -190,7 +190,7 @@ def register_tools(
             Field(description="overdue: pending tasks due before today; today: due today."),
         ] = None,
         today: Annotated[
-            DueDate | None,
+            Today | None,
             Field(description="The user's date (YYYY-MM-DD) for due; default: the server's."),
         ] = None,
     ) -> Described[TaskPage]:

@@ -53,8 +53,9 @@ def jwks(better_auth_keys: dict[str, SigningKey]) -> Iterator[JwksServer]:
 
 @pytest.fixture
 async def better_auth_api(api_factory: ApiFactory, jwks: JwksServer) -> AsyncIterator[Api]:
-    """The app accepting both HS256 tokens (BETTER_AUTH_SECRET) and the JWKS's tokens."""
-    async with api_factory(BETTER_AUTH_URL=jwks.url) as api:
+    """The app accepting both HS256 tokens (BETTER_AUTH_SECRET) and the JWKS's tokens, and OAuth
+    access tokens for its /mcp (at its PUBLIC_URL)."""
+    async with api_factory(BETTER_AUTH_URL=jwks.url, PUBLIC_URL=BASE_URL) as api:
         yield api
 
 
@@ -722,12 +723,16 @@ async def test_oauth_issuer_decides_whose_access_tokens_are_accepted(
 ) -> None:
     key = better_auth_keys["EdDSA"]
     issuer = "https://auth.example/oauth"
-    async with api_factory(BETTER_AUTH_URL=jwks.url, OAUTH_ISSUER=issuer) as api:
+    async with api_factory(
+        BETTER_AUTH_URL=jwks.url, OAUTH_ISSUER=issuer, PUBLIC_URL=BASE_URL
+    ) as api:
         configured = await mcp_answer(
             api, key.sign(access_token_claims(jwks, iss=issuer), typ="at+jwt")
         )
         default = await mcp_answer(api, key.sign(access_token_claims(jwks), typ="at+jwt"))
-    async with api_factory(BETTER_AUTH_URL=jwks.url, OAUTH_ISSUER="none") as api:
+    async with api_factory(
+        BETTER_AUTH_URL=jwks.url, OAUTH_ISSUER="none", PUBLIC_URL=BASE_URL
+    ) as api:
         off = await mcp_answer(api, key.sign(access_token_claims(jwks), typ="at+jwt"))
         plugin = await mcp_answer(api, key.sign(claims(jwks.url)))
 
@@ -742,7 +747,9 @@ async def test_oauth_issuer_alone_takes_keys_from_the_issuers_jwks(
 ) -> None:
     key = better_auth_keys["EdDSA"]
     # Better Auth's layout: the issuer is {base}/api/auth and its keys are at {issuer}/jwks.
-    async with api_factory(OAUTH_ISSUER=f"{jwks.url}/api/auth", BETTER_AUTH_SECRET=None) as api:
+    async with api_factory(
+        OAUTH_ISSUER=f"{jwks.url}/api/auth", BETTER_AUTH_SECRET=None, PUBLIC_URL=BASE_URL
+    ) as api:
         access = await mcp_answer(api, key.sign(access_token_claims(jwks), typ="at+jwt"))
         plugin = await mcp_answer(api, key.sign(claims(jwks.url)))
         metadata = (await api.client.get(METADATA_PATH)).json()
@@ -757,7 +764,7 @@ async def test_todo_api_starts_while_better_auth_is_down(
 ) -> None:
     jwks.stop()  # nothing listens at BETTER_AUTH_URL from the start
     key = better_auth_keys["EdDSA"]
-    async with api_factory(BETTER_AUTH_URL=jwks.url) as api:
+    async with api_factory(BETTER_AUTH_URL=jwks.url, PUBLIC_URL=BASE_URL) as api:
         health = await api.client.get("/health")
         metadata = await api.client.get(METADATA_PATH)
         with_secret = await post_initialize(api, **api.auth("alice"))

@@ -138,6 +138,10 @@ async def test_mcp_refuses_an_origin_outside_cors_origins(api: Api) -> None:
     assert allowed.status_code == 200, allowed.text
 
 
+# The default list's names (on the port the server listens on) and one on a port of its own.
+LOCAL_HOSTS = "127.0.0.1,localhost,localhost:8765"
+
+
 @pytest.mark.parametrize(
     ("host", "origin"),
     [
@@ -147,8 +151,11 @@ async def test_mcp_refuses_an_origin_outside_cors_origins(api: Api) -> None:
         ("localhost:80", "http://localhost"),
     ],
 )
-async def test_mcp_accepts_the_servers_own_origin(api: Api, host: str, origin: str) -> None:
-    response = await post_initialize(api, **api.auth("alice"), Host=host, Origin=origin)
+async def test_mcp_accepts_the_servers_own_origin(
+    api_factory: ApiFactory, host: str, origin: str
+) -> None:
+    async with api_factory(ALLOWED_HOSTS=LOCAL_HOSTS) as api:
+        response = await post_initialize(api, **api.auth("alice"), Host=host, Origin=origin)
 
     assert response.status_code == 200, response.text
 
@@ -164,9 +171,10 @@ async def test_mcp_accepts_the_servers_own_origin(api: Api, host: str, origin: s
     ],
 )
 async def test_mcp_refuses_an_origin_that_is_not_quite_its_own(
-    api: Api, host: str, origin: str
+    api_factory: ApiFactory, host: str, origin: str
 ) -> None:
-    response = await post_initialize(api, **api.auth("alice"), Host=host, Origin=origin)
+    async with api_factory(ALLOWED_HOSTS=LOCAL_HOSTS) as api:
+        response = await post_initialize(api, **api.auth("alice"), Host=host, Origin=origin)
 
     assert response.status_code == 403, response.text
 
@@ -226,11 +234,14 @@ async def test_configured_cors_origins_are_the_origins_mcp_accepts(
 async def test_mcp_refuses_a_host_outside_allowed_hosts(api: Api) -> None:
     alice = api.auth("alice")
     refused = await post_initialize(api, **alice, Host="evil.example")
-    with_port = await post_initialize(api, **alice, Host="localhost:8000")
+    # The in-process server listens on port 80: its own port passes, another server's not.
+    own_port = await post_initialize(api, **alice, Host="localhost:80")
+    other_port = await post_initialize(api, **alice, Host="localhost:8000")
 
     assert refused.status_code == 421, refused.text
     assert refused.headers["content-type"] == "application/problem+json"
-    assert with_port.status_code == 200, with_port.text
+    assert own_port.status_code == 200, own_port.text
+    assert other_port.status_code == 421, other_port.text
 
 
 @pytest.mark.sqlite_only

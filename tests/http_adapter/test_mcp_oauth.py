@@ -30,6 +30,8 @@ from tests.support.postgres import POSTGRES_URL, scratch_name
 SERVER_DIR = Path(__file__).parent / "better_auth"
 MCP_URL = f"{BASE_URL}/mcp"
 ELSEWHERE = f"{BASE_URL}/elsewhere"  # another resource the same server issues tokens for
+OTHER_PORT = "127.0.0.1:9398"
+ON_ANOTHER_PORT = f"http://{OTHER_PORT}/mcp"  # another server's /mcp on the same host
 REDIRECT_URI = "https://client.example/callback"
 PASSWORD = "correct horse battery staple"
 # Node starts, creates Better Auth's schema and listens: seconds, bounded generously.
@@ -80,7 +82,7 @@ async def better_auth(
         "PATH": os.environ["PATH"],
         "DATABASE_URL": better_auth_database,
         "BETTER_AUTH_SECRET": secrets.token_urlsafe(32),
-        "OAUTH_RESOURCES": f"{MCP_URL},{ELSEWHERE}",
+        "OAUTH_RESOURCES": f"{MCP_URL},{ELSEWHERE},{ON_ANOTHER_PORT}",
     }
     async with running_node(
         ["node", str(script)], env, workdir, ready="listening ", wait_s=STARTUP_S
@@ -204,7 +206,7 @@ async def test_a_user_signs_in_through_better_auth_and_uses_mcp_as_themselves(
     api_factory: ApiFactory, better_auth: str
 ) -> None:
     async with (
-        api_factory(BETTER_AUTH_URL=better_auth) as api,
+        api_factory(BETTER_AUTH_URL=better_auth, PUBLIC_URL=BASE_URL) as api,
         httpx.AsyncClient(base_url=better_auth, headers={"Origin": better_auth}) as client,
     ):
         email, user_id = await sign_up(client)
@@ -243,7 +245,7 @@ async def test_a_token_better_auth_issued_for_another_resource_is_refused_at_mcp
     api_factory: ApiFactory, better_auth: str
 ) -> None:
     async with (
-        api_factory(BETTER_AUTH_URL=better_auth) as api,
+        api_factory(BETTER_AUTH_URL=better_auth, PUBLIC_URL=BASE_URL) as api,
         httpx.AsyncClient(base_url=better_auth, headers={"Origin": better_auth}) as client,
     ):
         email, _ = await sign_up(client)
@@ -260,3 +262,47 @@ async def test_a_token_better_auth_issued_for_another_resource_is_refused_at_mcp
     assert refused.status_code == 401, refused.text
     assert 'error="invalid_token"' in refused.headers["www-authenticate"]
     assert accepted.status_code == 200, accepted.text
+
+
+async def test_a_token_for_another_port_of_this_host_is_refused_whatever_host_the_request_names(
+    api_factory: ApiFactory, better_auth: str
+) -> None:
+    async with (
+        # With the Host check off, only the audience check stands between the token and /mcp.
+        api_factory(BETTER_AUTH_URL=better_auth, PUBLIC_URL=BASE_URL, ALLOWED_HOSTS="*") as api,
+        httpx.AsyncClient(base_url=better_auth, headers={"Origin": better_auth}) as client,
+    ):
+        email, _ = await sign_up(client)
+        host, _ = await discover_and_register(api, client)
+        other = await host.authorize(ON_ANOTHER_PORT, email)
+
+        as_other_host = await post_initialize(api, Authorization=f"Bearer {other}", Host=OTHER_PORT)
+        as_this_host = await post_initialize(api, Authorization=f"Bearer {other}")
+
+    assert as_other_host.status_code == 401, as_other_host.text
+    assert as_this_host.status_code == 401, as_this_host.text
+
+
+async def test_without_public_url_oauth_tokens_are_off_and_the_log_says_so(
+    api_factory: ApiFactory, better_auth: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with (
+        api_factory(BETTER_AUTH_URL=better_auth, ALLOWED_HOSTS="*") as api,
+        httpx.AsyncClient(base_url=better_auth, headers={"Origin": better_auth}) as client,
+    ):
+        email, _ = await sign_up(client)
+        host, _ = await discover_and_register(api, client)
+        for_mcp = await host.authorize(MCP_URL, email)
+        other = await host.authorize(ON_ANOTHER_PORT, email)
+
+        refused = await post_initialize(api, Authorization=f"Bearer {for_mcp}")
+        as_other_host = await post_initialize(api, Authorization=f"Bearer {other}", Host=OTHER_PORT)
+        frontend_token = (await client.get("/api/auth/token")).json()["token"]
+        frontend = await post_initialize(api, Authorization=f"Bearer {frontend_token}")
+
+    assert refused.status_code == 401, refused.text
+    assert "PUBLIC_URL" in refused.json()["detail"]
+    assert as_other_host.status_code == 401, as_other_host.text
+    assert frontend.status_code == 200, frontend.text  # the JWT plugin's tokens still work
+    [said] = [r.getMessage() for r in caplog.records if "OAuth access tokens" in r.getMessage()]
+    assert "PUBLIC_URL is not set" in said

@@ -117,3 +117,24 @@ async def test_a_one_day_range_is_allowed(client: MCPClient) -> None:
     titles, _ = await listed(client, due_after=TODAY.isoformat(), due_before=TODAY.isoformat())
 
     assert titles == ["today", "today, done"]
+
+
+@pytest.mark.parametrize("due", ["overdue", "today"])
+@pytest.mark.parametrize("today", ["0001-01-01", "9999-12-31"])
+async def test_a_today_at_the_calendars_edge_is_an_invalid_argument_naming_today(
+    client: MCPClient, due: str, today: str
+) -> None:
+    result = await call(client, "list_tasks", due=due, today=today)
+
+    assert result.is_error
+    assert "today" in _text(result)
+    assert "0001-01-02 to 9999-12-25" in _text(result)
+    assert "internal" not in _text(result).lower()
+
+
+async def test_overdue_works_from_the_first_day_it_can(client: MCPClient) -> None:
+    await call(client, "add_task", title="first", due_date="0001-01-01")
+
+    titles, _ = await listed(client, due="overdue", today="0001-01-02")
+
+    assert titles == ["first"]

@@ -147,3 +147,21 @@ async def test_other_arguments_complete_to_nothing(client: MCPClient) -> None:
     completion = await client.complete(reference, {"name": "task_id", "value": "1"})
 
     assert completion.values == []
+
+
+@pytest.mark.parametrize("name", ["plan_my_day", "weekly_review"])
+@pytest.mark.parametrize("today", ["0001-01-01", "9999-12-31", "9999-12-26"])
+async def test_a_today_at_the_calendars_edge_is_a_bad_argument_naming_today(
+    client: MCPClient, name: str, today: str
+) -> None:
+    with pytest.raises(MCPError, match=r"today: must be a date from 0001-01-02 to 9999-12-25"):
+        await client.get_prompt(name, {"today": today})
+
+
+@pytest.mark.parametrize("today", ["0001-01-02", "9999-12-25"])
+async def test_the_weekly_review_works_up_to_the_calendars_edge(
+    client: MCPClient, today: str
+) -> None:
+    text = await prompt_text(client, "weekly_review", today=today)
+
+    assert f"today is {today}" in text
