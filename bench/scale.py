@@ -41,7 +41,8 @@ from bench import rest  # noqa: E402  (servers, seeding and wrk, as bench/rest.p
 from storage.database import Database  # noqa: E402
 from storage.migrate import migrate  # noqa: E402
 from storage.models import TaskQuery  # noqa: E402
-from storage.tasks import TaskRepository, _list_statements, _ListShape  # noqa: E402
+from storage.task_queries import ListShape, list_statements  # noqa: E402
+from storage.tasks import TaskRepository  # noqa: E402
 
 WORKERS_DB = "todo_scale_workers_bench"
 GROWTH_DB = "todo_scale_growth_bench"
@@ -235,7 +236,7 @@ async def _explain(db: Database) -> dict[str, str]:
     dialect = db.engine.dialect
     plans = {}
     for name, has_query in (("list", False), ("search", True)):
-        shape = _ListShape(db.is_sqlite, "all", "created_at", has_query, False, False, False, False)
+        shape = ListShape(db.is_sqlite, "all", "created_at", has_query, False, False, False, False)
         values = {
             "key_user": "grow-10000",
             "needle": "plumber",
@@ -243,7 +244,7 @@ async def _explain(db: Database) -> dict[str, str]:
             "page_offset": 0,
         }
         # The page, then (a longer list than one page) the count of all that match.
-        for part, statement in zip(("page", "count"), _list_statements(shape), strict=True):
+        for part, statement in zip(("page", "count"), list_statements(shape), strict=True):
             bound = statement.params(values)
             sql = str(bound.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
             explain = (

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import builtins  # `list` is also a method name below
 import functools
-import hashlib
-import json
-import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,20 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.database import Database
 from storage.errors import (
-    IdempotencyKeyInFlightError,
-    IdempotencyKeyReusedError,
     QuotaExceededError,
     StorageError,
     TaskNotFoundError,
     VersionMismatchError,
 )
+from storage.idempotency import KEY_ATTEMPTS, ClaimLostError, IdempotencyKeys, digest
 from storage.models import (
     MAX_ID,
-    PRIORITY_RANK,
-    IdempotencyRecord,
     Priority,
-    SortKey,
-    Task,
     TaskCount,
     TaskCreate,
     TaskPage,
@@ -39,35 +30,20 @@ from storage.models import (
     TaskUpdate,
     fold,
 )
+from storage.task_queries import (
+    PUBLIC_COLUMNS,
+    ListShape,
+    list_statements,
+    tags_statement,
+    task_table,
+)
 from storage.types import utcnow
 
-log = logging.getLogger(__name__)
-
-IDEMPOTENCY_TTL = timedelta(hours=24)
-# A claim older than this belongs to a create whose process died: a create is one short
-# transaction, so a live one is never near it (and one that is, loses its claim safely).
-STALE_CLAIM = timedelta(seconds=30)
-_KEY_ATTEMPTS = 3
 _NO_QUOTA = MAX_ID
 
-_task: sa.Table = Task.__table__  # type: ignore[attr-defined]
-_keys: sa.Table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+_task = task_table
 _counts: sa.Table = TaskCount.__table__  # type: ignore[attr-defined]
-_PUBLIC_COLUMNS = [_task.c[name] for name in TaskPublic.model_fields]
-_priority_rank = sa.case(
-    {p.value: rank for p, rank in PRIORITY_RANK.items()}, value=_task.c.priority
-)
-_SORTS: dict[SortKey, Sequence[sa.ColumnElement[Any]]] = {
-    "created_at": (_task.c.created_at.asc(),),
-    "-created_at": (_task.c.created_at.desc(),),
-    # Tasks without a due date go last in both directions.
-    "due_date": (_task.c.due_date.is_(None).asc(), _task.c.due_date.asc()),
-    "-due_date": (_task.c.due_date.is_(None).asc(), _task.c.due_date.desc()),
-    "priority": (_priority_rank.asc(),),
-    "-priority": (_priority_rank.desc(),),
-    "title": (_task.c.title_key.asc(),),
-    "-title": (_task.c.title_key.desc(),),
-}
+_PUBLIC_COLUMNS = PUBLIC_COLUMNS
 
 
 # Statements of the hot paths, built once: building and hashing a statement per call costs
@@ -80,7 +56,6 @@ _DELETE_AT_VERSION = (
     .where(*_THIS_TASK, _task.c.version == sa.bindparam("expected_version"))
     .returning(*_PUBLIC_COLUMNS)
 )
-_OF_USER = _THIS_TASK[1]
 _INSERT = sa.insert(_task).returning(*_PUBLIC_COLUMNS)
 # The columns a create writes: all but the id.
 _CREATED_COLUMNS = [column.name for column in _task.columns if column.name != "id"]
@@ -138,84 +113,6 @@ def _delete_counted(guarded: bool) -> sa.Select[Any]:
     return sa.select(*gone.c).add_cte(uncounted)
 
 
-@dataclass(frozen=True)
-class _ListShape:
-    """Which filters a listing uses: listings of one shape share their statements."""
-
-    sqlite: bool
-    status: str
-    sort: SortKey
-    query: bool
-    priority: bool
-    tag: bool
-    due_before: bool
-    due_after: bool
-
-
-@functools.cache  # finitely many shapes: 2 backends x 3 statuses x 8 sorts x 32 filter sets
-def _list_statements(shape: _ListShape) -> tuple[sa.Select[Any], sa.Select[Any]]:
-    """The page query and the count of all that match."""
-    conditions: builtins.list[sa.ColumnElement[bool]] = [_OF_USER]
-    if shape.status != "all":
-        conditions.append(_task.c.completed.is_(shape.status == "completed"))
-    if shape.query:
-        # Case-insensitive search is a plain substring test on casefolded columns, so `%` and
-        # `_` mean themselves and both backends agree on all of Unicode.
-        position = sa.func.instr if shape.sqlite else sa.func.strpos
-        needle = sa.bindparam("needle", type_=sa.Text())
-        conditions.append(
-            sa.or_(
-                position(_task.c.title_key, needle) > 0,
-                position(_task.c.description_key, needle) > 0,
-            )
-        )
-    if shape.priority:
-        conditions.append(_task.c.priority == sa.bindparam("priority"))
-    if shape.tag:
-        conditions.append(_has_tag(shape.sqlite))
-    if shape.due_before:
-        conditions.append(_task.c.due_date <= sa.bindparam("due_before", type_=sa.Date()))
-    if shape.due_after:
-        conditions.append(_task.c.due_date >= sa.bindparam("due_after", type_=sa.Date()))
-    page = (
-        sa.select(*_PUBLIC_COLUMNS)
-        .where(*conditions)
-        .order_by(*_SORTS[shape.sort], _task.c.id.asc())
-        .limit(sa.bindparam("page_limit", type_=sa.Integer()))
-        .offset(sa.bindparam("page_offset", type_=sa.Integer()))
-    )
-    counted = sa.select(sa.func.count()).select_from(_task).where(*conditions)
-    return page, counted
-
-
-def _has_tag(sqlite: bool) -> sa.ColumnElement[bool]:
-    if not sqlite:
-        from sqlalchemy.dialects.postgresql import JSONB
-
-        tags = sa.type_coerce(_task.c.tags, JSONB)
-        return tags.contains(sa.bindparam("tag_list", type_=JSONB))
-    each = sa.func.json_each(_task.c.tags).table_valued("value")
-    return sa.exists(sa.select(1).select_from(each).where(each.c.value == sa.bindparam("tag")))
-
-
-@functools.cache
-def _tags_statement(sqlite: bool) -> sa.Select[Any]:
-    """The distinct tags of a user's tasks, the most used first."""
-    if sqlite:
-        each = sa.func.json_each(_task.c.tags).table_valued("value")
-    else:
-        each = sa.func.jsonb_array_elements_text(_task.c.tags).table_valued("value")
-    tag = each.c.value
-    return (
-        sa.select(tag)
-        .select_from(_task)
-        .join(each, sa.true())
-        .where(_OF_USER)
-        .group_by(tag)
-        .order_by(sa.func.count().desc(), tag)
-    )
-
-
 @functools.cache
 def _update_statement(columns: tuple[str, ...], guarded: bool) -> sa.Update:
     """UPDATE of these columns, only where one differs (a derived key differs only where
@@ -239,64 +136,8 @@ def _update_statement(columns: tuple[str, ...], guarded: bool) -> sa.Update:
     return sa.update(_task).where(*conditions).values(values).returning(*_PUBLIC_COLUMNS)
 
 
-# Idempotency keys: claimed before the create, completed in its transaction.
-_THIS_KEY = (_keys.c.user_id == sa.bindparam("key_user"), _keys.c.key == sa.bindparam("idem_key"))
-_CLAIMED = (
-    *_THIS_KEY,
-    _keys.c.response.is_(None),
-    _keys.c.created_at == sa.bindparam("claimed_at", type_=_keys.c.created_at.type),
-)
-_EXPIRE_KEYS = sa.delete(_keys).where(
-    _keys.c.user_id == sa.bindparam("key_user"),
-    _keys.c.created_at < sa.bindparam("expired", type_=_keys.c.created_at.type),
-)
-_SELECT_KEY = sa.select(_keys.c.request_hash, _keys.c.response, _keys.c.created_at).where(
-    *_THIS_KEY
-)
-_COMPLETE_KEY = sa.update(_keys).where(*_CLAIMED).values(response=sa.bindparam("idem_response"))
-_RELEASE_KEY = sa.delete(_keys).where(*_CLAIMED)
-_TAKE_OVER_KEY = (
-    sa.update(_keys)
-    .where(
-        *_THIS_KEY,
-        _keys.c.response.is_(None),
-        _keys.c.created_at == sa.bindparam("seen_at", type_=_keys.c.created_at.type),
-    )
-    .values(request_hash=sa.bindparam("idem_hash"), created_at=sa.bindparam("claimed_at"))
-)
-
-
-@functools.cache
-def _claim_key(sqlite: bool) -> sa.Insert:
-    """Insert the claim unless the key is there; RETURNING a row only when inserted."""
-    insert: Any
-    if sqlite:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        insert = sqlite_insert
-    else:
-        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-
-        insert = postgresql_insert
-    values = {
-        "user_id": sa.bindparam("key_user"),
-        "key": sa.bindparam("idem_key"),
-        "request_hash": sa.bindparam("idem_hash"),
-        "response": None,
-        "created_at": sa.bindparam("claimed_at", type_=_keys.c.created_at.type),
-    }
-    statement: sa.Insert = (
-        insert(_keys).values(values).on_conflict_do_nothing().returning(_keys.c.key)
-    )
-    return statement
-
-
 def _key(user_id: str, task_id: int) -> dict[str, Any]:
     return {"key_user": user_id, "key_task": task_id}
-
-
-class _ClaimLostError(StorageError):
-    """This create's idempotency claim was taken over as stale; its answer is the other's."""
 
 
 class TaskRepository:
@@ -311,6 +152,7 @@ class TaskRepository:
         # Counts are kept without a quota too (one set later is right at once); they never bind.
         self._quota = _NO_QUOTA if quota is None else quota
         self._clock = clock
+        self._keys = IdempotencyKeys(db, clock)
 
     async def create(
         self, user_id: str, data: TaskCreate, *, idempotency_key: str | None = None
@@ -330,20 +172,24 @@ class TaskRepository:
             writing = self._db.writing if self._db.is_sqlite else self._db.autocommit
             async with writing() as conn:
                 return await self._insert(conn, values)
-        digest = _digest(data)
-        for _ in range(_KEY_ATTEMPTS):
-            replay = await self._claim(user_id, idempotency_key, digest, now)
+        request_hash = digest(data)
+        for _ in range(KEY_ATTEMPTS):
+            # Each attempt is as new as its claim: a retry after a lost race reads the clock
+            # again (for the claim and the task's timestamps alike).
+            claimed_at, replay = await self._keys.claim(user_id, idempotency_key, request_hash)
             if replay is not None:
-                return replay
+                return TaskPublic.model_validate(replay)
+            values.update(created_at=claimed_at, updated_at=claimed_at)
             try:
                 async with self._db.writing() as conn:
                     task = await self._insert(conn, values)
-                    await self._complete(conn, user_id, idempotency_key, task, now)
+                    response = task.model_dump(mode="json")
+                    await self._keys.complete(conn, user_id, idempotency_key, claimed_at, response)
                     return task
-            except _ClaimLostError:
+            except ClaimLostError:
                 continue  # taken over as stale: that create's answer (or its claim) decides
             except BaseException:
-                await self._release(user_id, idempotency_key, now)
+                await self._keys.release(user_id, idempotency_key, claimed_at)
                 raise
         raise StorageError("idempotency key contention")
 
@@ -358,7 +204,7 @@ class TaskRepository:
         return _public(row)
 
     async def list(self, user_id: str, query: TaskQuery) -> TaskPage:
-        shape = _ListShape(
+        shape = ListShape(
             sqlite=self._db.is_sqlite,
             status=query.status,
             sort=query.sort,
@@ -368,7 +214,7 @@ class TaskRepository:
             due_before=query.due_before is not None,
             due_after=query.due_after is not None,
         )
-        page, counted = _list_statements(shape)
+        page, counted = list_statements(shape)
         parameters: dict[str, Any] = {
             "key_user": user_id,
             "needle": None if query.query is None else fold(query.query),
@@ -395,7 +241,7 @@ class TaskRepository:
     async def tags(self, user_id: str) -> builtins.list[str]:
         """Every tag on the user's tasks, once, the most used first."""
         async with self._db.autocommit() as conn:
-            rows = await conn.execute(_tags_statement(self._db.is_sqlite), {"key_user": user_id})
+            rows = await conn.execute(tags_statement(self._db.is_sqlite), {"key_user": user_id})
             return [tag for (tag,) in rows]
 
     async def update(
@@ -484,61 +330,6 @@ class TaskRepository:
             raise QuotaExceededError(self._quota)
         return _public(task)
 
-    async def _claim(self, user_id: str, key: str, digest: str, now: datetime) -> TaskPublic | None:
-        """Claim the key for a create starting `now` (None), or return the answer of the
-        create that used it before. Raises while another create holds a live claim on it, in
-        this process or another, and when the key was used with other data."""
-        this_key = {"key_user": user_id, "idem_key": key}
-        async with self._db.autocommit() as conn:
-            # Expired keys of this user are dropped here, where they would otherwise be found.
-            await conn.execute(
-                _EXPIRE_KEYS, {"key_user": user_id, "expired": now - IDEMPOTENCY_TTL}
-            )
-            for _ in range(_KEY_ATTEMPTS):
-                claim = {**this_key, "idem_hash": digest, "claimed_at": now}
-                if (await conn.execute(_claim_key(self._db.is_sqlite), claim)).first() is not None:
-                    return None
-                row = (await conn.execute(_SELECT_KEY, this_key)).one_or_none()
-                if row is None:
-                    continue  # released by a create that failed: claim it again
-                if row.request_hash != digest:
-                    raise IdempotencyKeyReusedError(key)
-                if row.response is not None:
-                    return TaskPublic.model_validate(row.response)
-                if row.created_at > now - STALE_CLAIM:
-                    raise IdempotencyKeyInFlightError(key)
-                # Its create died with the claim held (a crashed process): take it over, unless
-                # another request just did.
-                taken = await conn.execute(_TAKE_OVER_KEY, {**claim, "seen_at": row.created_at})
-                if taken.rowcount == 1:
-                    return None
-        raise StorageError("idempotency key contention")
-
-    @staticmethod
-    async def _complete(
-        conn: AsyncConnection, user_id: str, key: str, task: TaskPublic, claimed_at: datetime
-    ) -> None:
-        """Record the create's answer on its claim, in the create's transaction."""
-        parameters = {
-            "key_user": user_id,
-            "idem_key": key,
-            "claimed_at": claimed_at,
-            "idem_response": task.model_dump(mode="json"),
-        }
-        if (await conn.execute(_COMPLETE_KEY, parameters)).rowcount != 1:
-            # The claim was taken over as stale: roll back rather than make a second task.
-            raise _ClaimLostError()
-
-    async def _release(self, user_id: str, key: str, claimed_at: datetime) -> None:
-        """Drop the claim of a create that failed, so that a retry can run at once. If even
-        this fails, the claim goes stale and is taken over later."""
-        try:
-            async with self._db.autocommit() as conn:
-                parameters = {"key_user": user_id, "idem_key": key, "claimed_at": claimed_at}
-                await conn.execute(_RELEASE_KEY, parameters)
-        except StorageError:
-            log.warning("could not release an idempotency key claim; it will go stale")
-
 
 def _public(row: sa.Row[Any]) -> TaskPublic:
     """A task from a result row. A plain dict validates in half the time of `row._mapping`,
@@ -557,8 +348,3 @@ def _column_values(fields: dict[str, Any]) -> dict[str, Any]:
     if isinstance(values.get("priority"), Priority):
         values["priority"] = values["priority"].value
     return values
-
-
-def _digest(data: TaskCreate) -> str:
-    canonical = json.dumps(data.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
