@@ -11,9 +11,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from storage.models import PRIORITY_RANK, SortKey, Task, TaskPublic
+from storage.models import PRIORITY_RANK, SortKey, Task, TaskList, TaskPublic
 
 task_table: sa.Table = Task.__table__  # type: ignore[attr-defined]
+list_table: sa.Table = TaskList.__table__  # type: ignore[attr-defined]
 PUBLIC_COLUMNS = [task_table.c[name] for name in TaskPublic.model_fields]
 OF_USER = task_table.c.user_id == sa.bindparam("key_user")
 
@@ -31,6 +32,9 @@ _SORTS: dict[SortKey, Sequence[sa.ColumnElement[Any]]] = {
     "-priority": (_priority_rank.desc(),),
     "title": (_task.c.title_key.asc(),),
     "-title": (_task.c.title_key.desc(),),
+    # Open tasks (no completion time) go last in both directions.
+    "completed_at": (_task.c.completed_at.is_(None).asc(), _task.c.completed_at.asc()),
+    "-completed_at": (_task.c.completed_at.is_(None).asc(), _task.c.completed_at.desc()),
 }
 
 
@@ -46,9 +50,11 @@ class ListShape:
     tag: bool
     due_before: bool
     due_after: bool
+    # None: any list; "none": the inbox; "one": the list given as `list_id`.
+    list: str | None = None
 
 
-@functools.cache  # finitely many shapes: 2 backends x 3 statuses x 8 sorts x 32 filter sets
+@functools.cache  # finitely many: 2 backends x 3 statuses x 10 sorts x 32 filter sets x 3 lists
 def list_statements(shape: ListShape) -> tuple[sa.Select[Any], sa.Select[Any]]:
     """The page query and the count of all that match."""
     conditions: list[sa.ColumnElement[bool]] = [OF_USER]
@@ -73,6 +79,10 @@ def list_statements(shape: ListShape) -> tuple[sa.Select[Any], sa.Select[Any]]:
         conditions.append(_task.c.due_date <= sa.bindparam("due_before", type_=sa.Date()))
     if shape.due_after:
         conditions.append(_task.c.due_date >= sa.bindparam("due_after", type_=sa.Date()))
+    if shape.list == "none":
+        conditions.append(_task.c.list_id.is_(None))
+    elif shape.list is not None:
+        conditions.append(_task.c.list_id == sa.bindparam("list_id", type_=sa.Integer()))
     page = (
         sa.select(*PUBLIC_COLUMNS)
         .where(*conditions)

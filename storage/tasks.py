@@ -14,11 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from storage.database import Database
 from storage.errors import (
     QuotaExceededError,
+    RecurrenceNeedsDueDateError,
     StorageError,
     TaskNotFoundError,
+    UnknownListError,
     VersionMismatchError,
 )
 from storage.idempotency import KEY_ATTEMPTS, ClaimLostError, IdempotencyKeys, digest
+from storage.lists import ListRepository
 from storage.models import (
     MAX_ID,
     Priority,
@@ -27,13 +30,16 @@ from storage.models import (
     TaskPage,
     TaskPublic,
     TaskQuery,
+    TaskResult,
     TaskUpdate,
     fold,
 )
+from storage.recurrence import next_occurrence
 from storage.task_queries import (
     PUBLIC_COLUMNS,
     ListShape,
     list_statements,
+    list_table,
     tags_statement,
     task_table,
 )
@@ -50,6 +56,17 @@ _PUBLIC_COLUMNS = PUBLIC_COLUMNS
 # more than a primary-key lookup.
 _THIS_TASK = (_task.c.id == sa.bindparam("key_task"), _task.c.user_id == sa.bindparam("key_user"))
 _SELECT_ONE = sa.select(*_PUBLIC_COLUMNS).where(*_THIS_TASK)
+_SELECT_CURRENT = sa.select(*_PUBLIC_COLUMNS, _task.c.next_id).where(*_THIS_TASK)
+# The user's list, locked against its deletion until the task that goes into it is written.
+_OWN_LIST = sa.select(list_table.c.id).where(
+    list_table.c.id == sa.bindparam("key_list"), list_table.c.user_id == sa.bindparam("key_user")
+)
+_MOVE_TO_INBOX = (
+    sa.update(_task)
+    .where(_task.c.user_id == sa.bindparam("key_user"), _task.c.list_id == sa.bindparam("key_list"))
+    .values(list_id=None, version=_task.c.version + 1, updated_at=sa.bindparam("moved_at"))
+    .returning(*_PUBLIC_COLUMNS)
+)
 _DELETE = sa.delete(_task).where(*_THIS_TASK).returning(*_PUBLIC_COLUMNS)
 _DELETE_AT_VERSION = (
     sa.delete(_task)
@@ -129,6 +146,12 @@ def _update_statement(columns: tuple[str, ...], guarded: bool) -> sa.Update:
         conditions.append(_task.c.version == sa.bindparam("expected_version"))
     values: dict[str, Any] = {column: new(column) for column in columns}
     values["version"] = _task.c.version + 1
+    if "completed" in columns:
+        # Set when completed (kept if it already was), cleared when reopened.
+        values["completed_at"] = sa.case(
+            (new("completed"), sa.func.coalesce(_task.c.completed_at, new("updated_at"))),
+            else_=sa.null(),
+        )
     # A clock that stepped back never moves updated_at back.
     values["updated_at"] = sa.case(
         (_task.c.updated_at > new("updated_at"), _task.c.updated_at), else_=new("updated_at")
@@ -153,6 +176,8 @@ class TaskRepository:
         self._quota = _NO_QUOTA if quota is None else quota
         self._clock = clock
         self._keys = IdempotencyKeys(db, clock)
+        # The user's lists: the tools reach them through the task repository they hold.
+        self.lists = ListRepository(db, move_to_inbox=move_to_inbox, clock=clock)
 
     async def create(
         self, user_id: str, data: TaskCreate, *, idempotency_key: str | None = None
@@ -166,11 +191,15 @@ class TaskRepository:
             "version": 1,
             "created_at": now,
             "updated_at": now,
+            "completed_at": now if data.completed else None,
+            "next_id": None,
         }
         if idempotency_key is None:
-            # On PostgreSQL the create is one statement, atomic by itself.
-            writing = self._db.writing if self._db.is_sqlite else self._db.autocommit
-            async with writing() as conn:
+            # On PostgreSQL the create is one statement, atomic by itself (unless a list is
+            # to be checked in its transaction).
+            alone = not self._db.is_sqlite and data.list_id is None
+            async with (self._db.autocommit if alone else self._db.writing)() as conn:
+                await self._check_list(conn, user_id, data.list_id)
                 return await self._insert(conn, values)
         request_hash = digest(data)
         for _ in range(KEY_ATTEMPTS):
@@ -178,10 +207,15 @@ class TaskRepository:
             # again (for the claim and the task's timestamps alike).
             claimed_at, replay = await self._keys.claim(user_id, idempotency_key, request_hash)
             if replay is not None:
-                return TaskPublic.model_validate(replay)
+                # Answers recorded before lists and recurrence existed lack their fields.
+                old = {"list_id": None, "recurrence": None, "completed_at": None}
+                return TaskPublic.model_validate({**old, **replay})
             values.update(created_at=claimed_at, updated_at=claimed_at)
+            if data.completed:
+                values["completed_at"] = claimed_at
             try:
                 async with self._db.writing() as conn:
+                    await self._check_list(conn, user_id, data.list_id)
                     task = await self._insert(conn, values)
                     response = task.model_dump(mode="json")
                     await self._keys.complete(conn, user_id, idempotency_key, claimed_at, response)
@@ -213,6 +247,7 @@ class TaskRepository:
             tag=query.tag is not None,
             due_before=query.due_before is not None,
             due_after=query.due_after is not None,
+            list=None if query.list_id is None else "none" if query.list_id == "none" else "one",
         )
         page, counted = list_statements(shape)
         parameters: dict[str, Any] = {
@@ -223,6 +258,7 @@ class TaskRepository:
             "tag_list": [query.tag],
             "due_before": query.due_before,
             "due_after": query.due_after,
+            "list_id": query.list_id if isinstance(query.list_id, int) else None,
             # One row more than the page: without it, this page is the last, and the total
             # follows from it. Only a longer list needs counting, by an index-only count
             # that costs the same for any length (a count riding on each row as a window
@@ -251,30 +287,95 @@ class TaskRepository:
         changes: TaskUpdate,
         *,
         expected_version: int | None = None,
-    ) -> TaskPublic:
+    ) -> TaskResult:
         """Apply the given fields. A change to nothing (or to the same values) leaves the
         task, its version and its `updated_at` as they were.
 
-        One UPDATE does it, guarded so that it touches the row only when some value really
-        differs (and the version is the expected one): atomic without a transaction around
-        it. Only when it touches nothing is the row read, to tell which case that was."""
+        Most changes are one UPDATE, guarded so that it touches the row only when some value
+        really differs (and the version is the expected one): atomic without a transaction
+        around it. Only when it touches nothing is the row read, to tell which case that was.
+        A change that must be checked against the task or a list as they are (a list to move
+        into, a recurrence and its due date, a completion that may create the next occurrence)
+        reads them in the UPDATE's transaction instead."""
         await self._check_reachable(user_id, task_id, expected_version)
         given = changes.changes()
         if given:
             values = _column_values(given)
-            statement = _update_statement(tuple(sorted(values)), expected_version is not None)
-            parameters = {f"new_{k}": v for k, v in values.items()}
-            parameters.update(_key(user_id, task_id), new_updated_at=self._clock())
-            if expected_version is not None:
-                parameters["expected_version"] = expected_version
-            async with self._db.autocommit() as conn:
-                row = (await conn.execute(statement, parameters)).one_or_none()
-            if row is not None:
-                return _public(row)
+            now = self._clock()
+            if _needs_reading(values):
+                result = await self._update_checked(user_id, task_id, values, expected_version, now)
+                if result is not None:
+                    return result
+            else:
+                async with self._db.autocommit() as conn:
+                    row = await self._apply(conn, user_id, task_id, values, expected_version, now)
+                if row is not None:
+                    return TaskResult.model_validate(_row_dict(row))
         current = await self.get(user_id, task_id)
         if expected_version is not None and current.version != expected_version:
             raise VersionMismatchError(task_id, expected_version, current.version)
-        return current
+        return TaskResult.model_validate(current.model_dump())
+
+    async def _update_checked(
+        self,
+        user_id: str,
+        task_id: int,
+        values: dict[str, Any],
+        expected_version: int | None,
+        now: datetime,
+    ) -> TaskResult | None:
+        """The update in a transaction that first reads (and on PostgreSQL locks) the task; None
+        when it changed nothing."""
+        select = _SELECT_CURRENT if self._db.is_sqlite else _SELECT_CURRENT.with_for_update()
+        async with self._db.writing() as conn:
+            current = (await conn.execute(select, _key(user_id, task_id))).one_or_none()
+            if current is None:
+                raise TaskNotFoundError(task_id)
+            if expected_version is not None and current.version != expected_version:
+                raise VersionMismatchError(task_id, expected_version, current.version)
+            await self._check_list(conn, user_id, values.get("list_id"))
+            after = {**current._mapping, **values}
+            if after["recurrence"] is not None and after["due_date"] is None:
+                raise RecurrenceNeedsDueDateError(task_id)
+            next_id = None
+            if (
+                values.get("completed") is True
+                and not current.completed
+                and after["recurrence"] is not None
+                and current.next_id is None
+            ):
+                next_id = await self._create_successor(conn, user_id, after, now)
+                if next_id is not None:
+                    values = {**values, "next_id": next_id}
+            row = await self._apply(conn, user_id, task_id, values, expected_version, now)
+        if row is None:
+            return None
+        return TaskResult.model_validate({**_row_dict(row), "next_task_id": next_id})
+
+    async def _create_successor(
+        self, conn: AsyncConnection, user_id: str, task: dict[str, Any], now: datetime
+    ) -> int | None:
+        """Add the next occurrence of the recurring `task` (as it is being completed); its id,
+        or None when the rule has no more occurrences."""
+        following = next_occurrence(task["recurrence"], task["due_date"])
+        if following is None:
+            return None
+        due_date, rule = following
+        copied = ("title", "description", "priority", "tags")
+        values = {
+            "user_id": user_id,
+            **_column_values({name: task[name] for name in copied}),
+            "list_id": task["list_id"],
+            "recurrence": rule,
+            "due_date": due_date,
+            "completed": False,
+            "completed_at": None,
+            "next_id": None,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
+        return (await self._insert(conn, values)).id
 
     async def delete(
         self, user_id: str, task_id: int, *, expected_version: int | None = None
@@ -314,8 +415,40 @@ class TaskRepository:
             current = await self.get(user_id, task_id)
             raise VersionMismatchError(task_id, expected_version, current.version)
 
+    async def _check_list(self, conn: AsyncConnection, user_id: str, list_id: int | None) -> None:
+        """Raise unless `list_id` is None or one of the user's lists. On PostgreSQL the list
+        stays locked until the caller's transaction ends, so that a deletion of the list waits
+        and then moves the task written meanwhile to the inbox (storage.lists)."""
+        if list_id is None:
+            return
+        statement = _OWN_LIST if self._db.is_sqlite else _OWN_LIST.with_for_update(key_share=True)
+        found = await conn.execute(statement, {"key_list": list_id, "key_user": user_id})
+        if found.one_or_none() is None:
+            raise UnknownListError(list_id)
+
+    async def _apply(
+        self,
+        conn: AsyncConnection,
+        user_id: str,
+        task_id: int,
+        values: dict[str, Any],
+        expected_version: int | None,
+        now: datetime,
+    ) -> sa.Row[Any] | None:
+        """Write the changed columns of one task (every update of a task row goes through
+        here); its row as it now is, or None when nothing differed or the version did not
+        match."""
+        statement = _update_statement(tuple(sorted(values)), expected_version is not None)
+        parameters = {f"new_{k}": v for k, v in values.items()}
+        parameters.update(_key(user_id, task_id), new_updated_at=now)
+        if expected_version is not None:
+            parameters["expected_version"] = expected_version
+        row: sa.Row[Any] | None = (await conn.execute(statement, parameters)).one_or_none()
+        return row
+
     async def _insert(self, conn: AsyncConnection, values: dict[str, Any]) -> TaskPublic:
-        """Insert the task and count it, within the user's quota."""
+        """Insert the task and count it, within the user's quota (every new task row, created
+        or the next occurrence of a recurring one, is written here)."""
         parameters = {**values, "key_user": values["user_id"], "quota": self._quota}
         if self._db.is_sqlite:
             # SQLite has no INSERT inside WITH: two statements in the caller's transaction.
@@ -331,10 +464,33 @@ class TaskRepository:
         return _public(task)
 
 
+async def move_to_inbox(
+    conn: AsyncConnection, user_id: str, list_id: int, now: datetime
+) -> builtins.list[TaskPublic]:
+    """Move every task of the list to the inbox, in the caller's transaction (a list's
+    deletion, storage.lists); the tasks as they now are."""
+    parameters = {"key_user": user_id, "key_list": list_id, "moved_at": now}
+    return [_public(row) for row in await conn.execute(_MOVE_TO_INBOX, parameters)]
+
+
 def _public(row: sa.Row[Any]) -> TaskPublic:
     """A task from a result row. A plain dict validates in half the time of `row._mapping`,
     which pydantic can only read key by key from Python."""
-    return TaskPublic.model_validate(dict(zip(row._fields, row, strict=True)))
+    return TaskPublic.model_validate(_row_dict(row))
+
+
+def _row_dict(row: sa.Row[Any]) -> dict[str, Any]:
+    return dict(zip(row._fields, row, strict=True))
+
+
+def _needs_reading(values: dict[str, Any]) -> bool:
+    """Whether a change must be checked against the task or its list as they are."""
+    return (
+        values.get("completed") is True
+        or values.get("list_id") is not None
+        or values.get("recurrence") is not None
+        or ("due_date" in values and values["due_date"] is None)
+    )
 
 
 def _column_values(fields: dict[str, Any]) -> dict[str, Any]:
