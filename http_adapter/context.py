@@ -24,6 +24,12 @@ REST_DETAIL = {
     "idempotency_key_in_flight": "A request with this Idempotency-Key is still in progress.",
 }
 
+# The same for the list routes' calls (they name a list_id and no task_id).
+LIST_DETAIL = {
+    "not_found": "List {list_id} not found.",
+    "version_mismatch": "The list has changed since the ETag given in If-Match; nothing changed.",
+}
+
 # Where the fault lies, for the kinds answered 422 that are not about the tool's arguments.
 REST_ERRORS = {
     "idempotency_key_reused": [
@@ -72,7 +78,8 @@ class AppContext:
             errors = exc.details if exc.kind == "invalid_arguments" else REST_ERRORS.get(exc.kind)
             # The tool's text advises a model which tool to call next; an HTTP client gets
             # the plain fact instead.
-            template = REST_DETAIL.get(exc.kind)
+            about_list = "list_id" in arguments and "task_id" not in arguments
+            template = (LIST_DETAIL if about_list else REST_DETAIL).get(exc.kind)
             detail = template.format_map(arguments) if template else str(exc)
             raise HTTPProblem(status, detail, errors=errors) from None
 

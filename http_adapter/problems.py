@@ -21,6 +21,8 @@ STATUS_OF_KIND: dict[ErrorKind, int] = {
     "idempotency_key_reused": 422,
     "idempotency_key_in_flight": 409,
     "quota_exceeded": 409,
+    "list_name_taken": 409,
+    "list_limit_reached": 409,
     "unavailable": 503,
     "internal": 500,
 }

@@ -114,6 +114,9 @@ DueDate = Annotated[date, BeforeValidator(_iso_date)]
 
 
 def _rule(value: str) -> str:
+    # A bound before parsing, kept out of the schema (where every tool list would carry it).
+    if len(value) > 2 * MAX_RULE:
+        raise ValueError(f"must be at most {MAX_RULE} characters")
     try:
         return normalize(value)
     except RuleError as exc:
@@ -121,9 +124,7 @@ def _rule(value: str) -> str:
 
 
 # An RFC 5545 RRULE value in the supported subset (storage.recurrence), stored canonical.
-Recurrence = Annotated[
-    str, StringConstraints(max_length=2 * MAX_RULE), NoNul, AfterValidator(_rule)
-]
+Recurrence = Annotated[str, NoNul, AfterValidator(_rule)]
 ListName = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_LIST_NAME),
@@ -386,19 +387,14 @@ class TaskView(BaseModel):
 # A task as the repository and the tools return it: with its version. (A comment, not a
 # docstring: a docstring would become the description in every tool's output schema.)
 class TaskPublic(TaskView):
-    version: int = Field(
-        description="Changes with every change; as expected_version, it keeps an update or "
-        "delete from overwriting a newer change."
-    )
+    version: int = Field(description="Give as expected_version to guard a later write.")
 
 
 # A task as a write that may complete it returns it: with the next occurrence of a recurring
 # task that this completion created.
 class TaskResult(TaskPublic):
-    next_task_id: int | None = Field(
-        default=None,
-        description="The next occurrence this call created, if it completed a recurring task.",
-    )
+    # The next occurrence this call created, if it completed a recurring task.
+    next_task_id: int | None = None
 
 
 class TaskPage(BaseModel):
