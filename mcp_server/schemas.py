@@ -55,9 +55,9 @@ _ANNOTATIONS = ("description", "default", "format", "required")
 
 def compact_output(schema: Any) -> Any:
     """An output schema in fewer bytes (every host pays for them on every turn): each
-    `anyOf: [{type: X}, {type: null}]` written `type: [X, null]`, and `_ANNOTATIONS` left out. Output schemas only: they are read by
-    validators, which know type lists, while some hosts' converters of input schemas expect
-    `anyOf` and models read the descriptions there."""
+    `anyOf: [{type: X}, {type: null}]` written `type: [X, null]`, and `_ANNOTATIONS` left
+    out. Output schemas only: they are read by validators, which know type lists, while some
+    hosts' converters of input schemas expect `anyOf`, and models read descriptions there."""
     if isinstance(schema, list):
         return [compact_output(item) for item in schema]
     if not isinstance(schema, dict):
