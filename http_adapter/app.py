@@ -21,6 +21,7 @@ from http_adapter.chat_routes import chat_routes
 from http_adapter.context import AppContext
 from http_adapter.docs import docs_routes, home_page, wants_html
 from http_adapter.hosts import HostGuard
+from http_adapter.list_routes import list_routes
 from http_adapter.mcp_http import METADATA_PATH, McpGuard, protected_resource_metadata
 from http_adapter.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from http_adapter.metrics import Metrics, ToolCallMetrics
@@ -63,6 +64,8 @@ EXPOSED_HEADERS = [
     "ETag",
     "X-Total-Count",
     "Retry-After",
+    # Names the next occurrence a completed recurring task created.
+    "Link",
     REQUEST_ID_HEADER,
     # MCP hosts in a browser read resource_metadata from it to find where to sign in.
     "WWW-Authenticate",
@@ -144,6 +147,7 @@ def build_app(settings: ApiSettings) -> Starlette:
         *docs_routes(),
         Route(METADATA_PATH, protected_resource_metadata(ctx), methods=["GET"]),
         *task_routes(ctx),
+        *list_routes(ctx),
         *chat_routes(ctx, conversations, agent, RateLimits(db)),
         Route("/mcp", McpGuard(mcp_app, ctx)),
     ]

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_json_schema
 from pydantic_core import core_schema
 
+from http_adapter.list_openapi import add_lists
 from http_adapter.schemas import ChatRequest, ListParams, TaskBody, TaskOut, TaskPatch
 from storage.conversations import ConversationDetail, ConversationPublic
 from storage.models import MAX_ID, IdempotencyKeyText, no_nul
@@ -348,7 +349,7 @@ def build_openapi(version: str) -> dict[str, Any]:
         },
     }
     paths.update(_chat_paths(user_param, auth_errors, body_errors))
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": {"title": "todo-mcp", "version": version},
         "paths": paths,
@@ -360,6 +361,8 @@ def build_openapi(version: str) -> dict[str, Any]:
         },
         "security": [{"bearerAuth": []}],
     }
+    add_lists(document, _RestJsonSchema)
+    return document
 
 
 def _links_to_the_task() -> dict[str, Any]:

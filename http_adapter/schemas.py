@@ -4,12 +4,14 @@ the OpenAPI document all validate with the same rules."""
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from storage.models import (
+    ListId,
+    ListView,
     NoNul,
     PageLimit,
     PageOffset,
@@ -44,18 +46,28 @@ TaskBody = TaskCreate
 TaskPatch = TaskUpdate
 
 
+def _list_filter(value: Any) -> Any:
+    """`list_id=none` (tasks in no list) or a list id in digits."""
+    return value if value == "none" else _query_integer(value)
+
+
 class ListParams(TaskQuery):
     """`GET /tasks` query string; `q` is the REST name of the search text."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     query: SearchText = Field(default=None, alias="q")
+    list_id: Annotated[ListId | Literal["none"] | None, BeforeValidator(_list_filter)] = None
     limit: Annotated[PageLimit, QueryInteger] = 100
     offset: Annotated[PageOffset, QueryInteger] = 0
 
 
 class TaskOut(TaskView):
     """A task as REST returns it (its version travels in the ETag header)."""
+
+
+class ListOut(ListView):
+    """A list as REST returns it (its version travels in the ETag header)."""
 
 
 class ChatRequest(BaseModel):

@@ -101,7 +101,13 @@ def task_routes(ctx: AppContext) -> list[Route]:
                     raise HTTPProblem(412, "The If-Match header does not match the task.")
                 versions = {task["version"]}
             arguments["expected_version"] = versions.pop()
-        return _task_response(await ctx.call_tool(user, tool, arguments))
+        task = await ctx.call_tool(user, tool, arguments)
+        headers = {}
+        if task.get("next_task_id") is not None:
+            # Completing a recurring task created its next occurrence (RFC 8288 link).
+            tasks_url = f"{ctx.base_url(request)}/api/{url_segment(user)}/tasks"
+            headers["Link"] = f'<{tasks_url}/{task["next_task_id"]}>; rel="next"'
+        return _task_response(task, headers=headers)
 
     base = "/api/{user_id}/tasks"
     # One route per path, so that a 405 lists every method the path has in `Allow`.
@@ -150,8 +156,12 @@ def _idempotency_key(request: Request) -> str | None:
         ) from None
 
 
+# Result fields that REST carries in headers instead: ETag, Link.
+_IN_HEADERS = ("version", "next_task_id")
+
+
 def _public(task: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in task.items() if key != "version"}
+    return {key: value for key, value in task.items() if key not in _IN_HEADERS}
 
 
 def _etag(task: dict[str, Any]) -> str:
