@@ -29,7 +29,9 @@ async def test_a_list_has_a_trimmed_name_and_counts_its_open_tasks(tasks: TaskRe
 
     found = await tasks.lists.get(ALICE, made.id)
 
-    assert made.name == "Groceries" and made.open_count == 0 and made.version == 1
+    assert made.name == "Groceries"
+    assert made.open_count == 0
+    assert made.version == 1
     assert found.open_count == 2
     assert [item.name for item in await tasks.lists.all(ALICE)] == ["Groceries"]
 
@@ -46,7 +48,8 @@ async def test_list_names_are_unique_per_user_ignoring_case(tasks: TaskRepositor
     await tasks.lists.create(BOB, ListCreate(name="work"))
     renamed = await tasks.lists.update(ALICE, work.id, ListUpdate(name="WORK"))
 
-    assert renamed.name == "WORK" and renamed.version == 2
+    assert renamed.name == "WORK"
+    assert renamed.version == 2
     assert [item.name for item in await tasks.lists.all(ALICE)] == ["Home", "WORK"]
 
 
@@ -56,7 +59,8 @@ async def test_renaming_to_the_same_name_changes_nothing(tasks: TaskRepository) 
     same = await tasks.lists.update(ALICE, made.id, ListUpdate(name="Work"))
     nothing = await tasks.lists.update(ALICE, made.id, ListUpdate())
 
-    assert same == made and nothing == made
+    assert same == made
+    assert nothing == made
 
 
 async def test_a_user_has_at_most_the_list_limit(tasks: TaskRepository) -> None:
@@ -137,7 +141,8 @@ async def test_tasks_filter_by_list_or_inbox(tasks: TaskRepository) -> None:
     def titles(page: object) -> list[str]:
         return [t.title for t in page.tasks]  # type: ignore[attr-defined]
 
-    assert moved.list_id == work.id and moved.version == 2
+    assert moved.list_id == work.id
+    assert moved.version == 2
     assert titles(await tasks.list(ALICE, TaskQuery(list_id=work.id))) == ["report", "loose"]
     assert titles(await tasks.list(ALICE, TaskQuery(list_id=home.id))) == ["dishes"]
     back = await tasks.update(ALICE, loose.id, TaskUpdate(list_id=None))
@@ -155,7 +160,8 @@ async def test_deleting_a_list_moves_its_tasks_to_the_inbox(tasks: TaskRepositor
 
     gone = await tasks.lists.delete(ALICE, work.id)
 
-    assert gone.id == work.id and gone.open_count == 3
+    assert gone.id == work.id
+    assert gone.open_count == 3
     page = await tasks.list(ALICE, TaskQuery(list_id="none"))
     assert [t.id for t in page.tasks] == [t.id for t in inside]
     # Moved, they changed: a client holding their old ETag must not overwrite them.

@@ -165,11 +165,13 @@ async def test_completing_a_recurring_task_creates_its_next_occurrence(
 
     done = await repo.update(ALICE, first_id, TaskUpdate(completed=True))
 
-    assert done.completed and done.completed_at == clock.now
+    assert done.completed
+    assert done.completed_at == clock.now
     assert done.next_task_id is not None
     successor = await repo.get(ALICE, done.next_task_id)
     assert successor.due_date == date.fromisoformat(following)
-    assert not successor.completed and successor.completed_at is None
+    assert not successor.completed
+    assert successor.completed_at is None
     assert successor.recurrence == normalize(rule)
     assert (successor.title, successor.description, successor.priority, successor.tags) == (
         done.title,
@@ -190,8 +192,10 @@ async def test_reopening_and_completing_again_makes_no_second_successor(
     repeated = await repo.update(ALICE, task_id, TaskUpdate(completed=True))
 
     assert first.next_task_id is not None
-    assert reopened.next_task_id is None and not reopened.completed
-    assert again.next_task_id is None and repeated.next_task_id is None
+    assert reopened.next_task_id is None
+    assert not reopened.completed
+    assert again.next_task_id is None
+    assert repeated.next_task_id is None
     assert (await repo.list(ALICE, TaskQuery())).total == 2
 
 
@@ -215,7 +219,8 @@ async def test_a_rule_past_its_until_creates_nothing(repo: TaskRepository) -> No
 
     done = await repo.update(ALICE, task_id, TaskUpdate(completed=True))
 
-    assert done.completed and done.next_task_id is None
+    assert done.completed
+    assert done.next_task_id is None
     assert (await repo.list(ALICE, TaskQuery())).total == 1
 
 
@@ -252,7 +257,8 @@ async def test_clearing_the_due_date_of_a_recurring_task_is_refused(repo: TaskRe
 
     # Both at once, or the rule first, is fine.
     cleared = await repo.update(ALICE, task_id, TaskUpdate(due_date=None, recurrence=None))
-    assert cleared.recurrence is None and cleared.due_date is None
+    assert cleared.recurrence is None
+    assert cleared.due_date is None
 
 
 async def test_completed_at_is_set_on_completion_and_cleared_on_reopening(
