@@ -32,7 +32,7 @@ LIST_LISTS = """\
 All the user's lists (id, name, open tasks). Use it to find a list's id by its name
 for add_task, update_task or list_tasks."""
 UPDATE_LIST = """\
-Rename a list and return it."""
+Rename one of the user's lists and return it as it now is."""
 DELETE_LIST = """\
 Delete a list and return it as it was; its tasks are kept and move to no list.
 Only when the user asks to delete the list."""
