@@ -88,9 +88,15 @@ class ClaimLostError(StorageError):
     """This create's idempotency claim was taken over as stale; its answer is the other's."""
 
 
-def digest(data: BaseModel) -> str:
-    """What identifies a request's data: the same key with other data is refused."""
-    canonical = json.dumps(data.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+def digest(data: BaseModel, *, unless_none: tuple[str, ...] = ()) -> str:
+    """What identifies a request's data: the same key with other data is refused. Fields named
+    in `unless_none` count only when set, so that fields added to a request later leave the
+    digest of a request without them as it was (a key used before an upgrade still matches)."""
+    fields = data.model_dump(mode="json")
+    for name in unless_none:
+        if fields[name] is None:
+            del fields[name]
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

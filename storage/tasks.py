@@ -201,7 +201,7 @@ class TaskRepository:
             async with (self._db.autocommit if alone else self._db.writing)() as conn:
                 await self._check_list(conn, user_id, data.list_id)
                 return await self._insert(conn, values)
-        request_hash = digest(data)
+        request_hash = digest(data, unless_none=("list_id", "recurrence"))
         for _ in range(KEY_ATTEMPTS):
             # Each attempt is as new as its claim: a retry after a lost race reads the clock
             # again (for the claim and the task's timestamps alike).

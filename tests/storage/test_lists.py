@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from datetime import UTC, datetime
+
 import anyio
 import pytest
+import sqlalchemy as sa
 
 from storage.database import Database
 from storage.errors import (
@@ -13,7 +18,15 @@ from storage.errors import (
     ListVersionMismatchError,
     UnknownListError,
 )
-from storage.models import MAX_LISTS, ListCreate, ListUpdate, TaskCreate, TaskQuery, TaskUpdate
+from storage.models import (
+    MAX_LISTS,
+    IdempotencyRecord,
+    ListCreate,
+    ListUpdate,
+    TaskCreate,
+    TaskQuery,
+    TaskUpdate,
+)
 from storage.tasks import TaskRepository
 
 ALICE = "alice"
@@ -186,3 +199,45 @@ async def test_list_writes_with_a_stale_version_change_nothing(tasks: TaskReposi
 
     assert await tasks.lists.get(ALICE, made.id) == made.model_copy(update={"open_count": 1})
     assert (await tasks.get(ALICE, task.id)).list_id == made.id
+
+
+async def test_an_idempotency_key_recorded_before_lists_existed_still_replays(
+    db: Database, tasks: TaskRepository
+) -> None:
+    # A create answered by the previous version: its request and answer had no list_id,
+    # recurrence or completed_at.
+    old_request = {
+        "title": "Pay rent",
+        "description": None,
+        "priority": "medium",
+        "due_date": None,
+        "tags": [],
+        "completed": False,
+    }
+    old_hash = hashlib.sha256(
+        json.dumps(old_request, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+    now = datetime.now(UTC)
+    old_answer = {
+        "id": 41,
+        "user_id": ALICE,
+        **old_request,
+        "created_at": now.isoformat(),
+        "updated_at": now.isoformat(),
+        "version": 1,
+    }
+    async with db.writing() as conn:
+        await conn.execute(
+            sa.insert(IdempotencyRecord.__table__).values(  # type: ignore[attr-defined]
+                user_id=ALICE,
+                key="k-old",
+                request_hash=old_hash,
+                response=old_answer,
+                created_at=now,
+            )
+        )
+
+    replayed = await tasks.create(ALICE, TaskCreate(title="Pay rent"), idempotency_key="k-old")
+
+    assert replayed.id == 41
+    assert (replayed.list_id, replayed.recurrence, replayed.completed_at) == (None, None, None)
