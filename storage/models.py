@@ -393,8 +393,9 @@ class TaskPublic(TaskView):
 # A task as a write that may complete it returns it: with the next occurrence of a recurring
 # task that this completion created.
 class TaskResult(TaskPublic):
-    # The next occurrence this call created, if it completed a recurring task.
-    next_task_id: int | None = None
+    # The next occurrence this call created, if it completed a recurring task; left out of
+    # results that created none, which are then the task exactly as get_task returns it.
+    next_task_id: int | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class TaskPage(BaseModel):

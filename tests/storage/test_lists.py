@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import anyio
 import pytest
@@ -206,7 +207,7 @@ async def test_an_idempotency_key_recorded_before_lists_existed_still_replays(
 ) -> None:
     # A create answered by the previous version: its request and answer had no list_id,
     # recurrence or completed_at.
-    old_request = {
+    old_request: dict[str, Any] = {
         "title": "Pay rent",
         "description": None,
         "priority": "medium",
