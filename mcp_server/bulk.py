@@ -19,7 +19,7 @@ from mcp_server.errors import from_storage_error
 from mcp_server.results import Described
 from mcp_server.tools import ADDITIVE, IDEMPOTENT, CompletedArg, TaskId, tool_adder
 from storage.errors import StorageError
-from storage.models import TaskCreate, TaskPublic, TaskResult, TaskUpdate
+from storage.models import TaskCreate, TaskPublic, TaskResult, TaskUpdate, as_result
 from storage.tasks import TaskRepository
 
 MAX_BULK = 50
@@ -108,7 +108,7 @@ def register_bulk_tools(
         results = []
         for task_id in task_ids:
             try:
-                task = await store.update(owner, task_id, change)
+                task = as_result(await store.update(owner, task_id, change))
                 results.append(CompleteOutcome(task_id=task_id, task=task, error=None))
             except StorageError as exc:
                 error = str(from_storage_error(exc))

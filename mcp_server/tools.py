@@ -39,6 +39,7 @@ from storage.models import (
     TaskResult,
     TaskUpdate,
     Title,
+    as_result,
 )
 from storage.tasks import TaskRepository
 
@@ -275,8 +276,8 @@ def register_tools(
             "recurrence": recurrence,
         }
         changes = TaskUpdate(**{k: v for k, v in given.items() if v is not MISSING})
-        task = await repository().update(
-            user(), task_id, changes, expected_version=expected_version
+        task = as_result(
+            await repository().update(user(), task_id, changes, expected_version=expected_version)
         )
         return Described(task, lambda: summaries.updated(task) + summaries.successor(task))
 
@@ -285,7 +286,9 @@ def register_tools(
         task_id: TaskId,
         completed: CompletedArg = True,
     ) -> Described[TaskResult]:
-        task = await repository().update(user(), task_id, TaskUpdate(completed=completed))
+        task = as_result(
+            await repository().update(user(), task_id, TaskUpdate(completed=completed))
+        )
         return Described(task, lambda: summaries.completed(task) + summaries.successor(task))
 
     @tool(DELETE_TASK, DESTRUCTIVE)

@@ -398,6 +398,14 @@ class TaskResult(TaskPublic):
     next_task_id: int | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
+def as_result(task: TaskPublic) -> TaskResult:
+    """`task` as a write's result (a `TaskResult` already is one; a plain task named none)."""
+    if isinstance(task, TaskResult):
+        return task
+    # Built without validating again: the task was validated when it was made.
+    return TaskResult.model_construct(**dict(task))
+
+
 class TaskPage(BaseModel):
     tasks: list[TaskPublic]
     total: int = Field(description="How many tasks match the filters, ignoring limit/offset.")

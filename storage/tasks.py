@@ -287,7 +287,7 @@ class TaskRepository:
         changes: TaskUpdate,
         *,
         expected_version: int | None = None,
-    ) -> TaskResult:
+    ) -> TaskPublic:
         """Apply the given fields. A change to nothing (or to the same values) leaves the
         task, its version and its `updated_at` as they were.
 
@@ -296,7 +296,8 @@ class TaskRepository:
         around it. Only when it touches nothing is the row read, to tell which case that was.
         A change that must be checked against the task or a list as they are (a list to move
         into, a recurrence and its due date, a completion that may create the next occurrence)
-        reads them in the UPDATE's transaction instead."""
+        reads them in the UPDATE's transaction instead. A completion that created the next
+        occurrence of a recurring task returns a `TaskResult` naming it."""
         await self._check_reachable(user_id, task_id, expected_version)
         given = changes.changes()
         if given:
@@ -310,11 +311,11 @@ class TaskRepository:
                 async with self._db.autocommit() as conn:
                     row = await self._apply(conn, user_id, task_id, values, expected_version, now)
                 if row is not None:
-                    return TaskResult.model_validate(_row_dict(row))
+                    return _public(row)
         current = await self.get(user_id, task_id)
         if expected_version is not None and current.version != expected_version:
             raise VersionMismatchError(task_id, expected_version, current.version)
-        return TaskResult.model_validate(current.model_dump())
+        return current
 
     async def _update_checked(
         self,
@@ -323,7 +324,7 @@ class TaskRepository:
         values: dict[str, Any],
         expected_version: int | None,
         now: datetime,
-    ) -> TaskResult | None:
+    ) -> TaskPublic | None:
         """The update in a transaction that first reads (and on PostgreSQL locks) the task; None
         when it changed nothing."""
         select = _SELECT_CURRENT if self._db.is_sqlite else _SELECT_CURRENT.with_for_update()
@@ -350,6 +351,8 @@ class TaskRepository:
             row = await self._apply(conn, user_id, task_id, values, expected_version, now)
         if row is None:
             return None
+        if next_id is None:
+            return _public(row)
         return TaskResult.model_validate({**_row_dict(row), "next_task_id": next_id})
 
     async def _create_successor(

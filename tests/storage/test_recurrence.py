@@ -4,13 +4,14 @@ creates (on SQLite and PostgreSQL alike)."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from storage.database import Database
 from storage.errors import QuotaExceededError, RecurrenceNeedsDueDateError, VersionMismatchError
-from storage.models import TaskCreate, TaskQuery, TaskUpdate
+from storage.models import TaskCreate, TaskQuery, TaskResult, TaskUpdate, as_result
 from storage.recurrence import RuleError, next_occurrence, normalize
 from storage.tasks import TaskRepository
 
@@ -139,6 +140,13 @@ def repo(db: Database, clock: Clock) -> TaskRepository:
     return TaskRepository(db, clock=clock)
 
 
+async def change(
+    repo: TaskRepository, task_id: int, changes: TaskUpdate, **options: Any
+) -> TaskResult:
+    """The update as a write's result (naming the next occurrence it created, if any)."""
+    return as_result(await repo.update(ALICE, task_id, changes, **options))
+
+
 async def recurring(repo: TaskRepository, rule: str, due: str, **fields: object) -> int:
     data = TaskCreate.model_validate(
         {"title": "Water the plants", "due_date": due, "recurrence": rule, **fields}
@@ -163,7 +171,7 @@ async def test_completing_a_recurring_task_creates_its_next_occurrence(
         repo, rule, due, description="all of them", priority="high", tags=["home"]
     )
 
-    done = await repo.update(ALICE, first_id, TaskUpdate(completed=True))
+    done = await change(repo, first_id, TaskUpdate(completed=True))
 
     assert done.completed
     assert done.completed_at == clock.now
@@ -185,11 +193,11 @@ async def test_reopening_and_completing_again_makes_no_second_successor(
     repo: TaskRepository,
 ) -> None:
     task_id = await recurring(repo, "FREQ=DAILY", "2026-03-01")
-    first = await repo.update(ALICE, task_id, TaskUpdate(completed=True))
-    reopened = await repo.update(ALICE, task_id, TaskUpdate(completed=False))
-    again = await repo.update(ALICE, task_id, TaskUpdate(completed=True))
+    first = await change(repo, task_id, TaskUpdate(completed=True))
+    reopened = await change(repo, task_id, TaskUpdate(completed=False))
+    again = await change(repo, task_id, TaskUpdate(completed=True))
     # A completion that changes nothing makes nothing either.
-    repeated = await repo.update(ALICE, task_id, TaskUpdate(completed=True))
+    repeated = await change(repo, task_id, TaskUpdate(completed=True))
 
     assert first.next_task_id is not None
     assert reopened.next_task_id is None
@@ -203,7 +211,7 @@ async def test_count_runs_out_after_n_occurrences_in_all(repo: TaskRepository) -
     task_id = await recurring(repo, "FREQ=DAILY;COUNT=3", "2026-03-01")
     dues = []
     while task_id is not None:
-        done = await repo.update(ALICE, task_id, TaskUpdate(completed=True))
+        done = await change(repo, task_id, TaskUpdate(completed=True))
         dues.append((done.due_date, done.recurrence))
         task_id = done.next_task_id  # type: ignore[assignment]
 
@@ -217,7 +225,7 @@ async def test_count_runs_out_after_n_occurrences_in_all(repo: TaskRepository) -
 async def test_a_rule_past_its_until_creates_nothing(repo: TaskRepository) -> None:
     task_id = await recurring(repo, "FREQ=WEEKLY;UNTIL=20260305", "2026-03-01")
 
-    done = await repo.update(ALICE, task_id, TaskUpdate(completed=True))
+    done = await change(repo, task_id, TaskUpdate(completed=True))
 
     assert done.completed
     assert done.next_task_id is None
@@ -228,7 +236,7 @@ async def test_a_completion_with_a_stale_version_changes_nothing(repo: TaskRepos
     task_id = await recurring(repo, "FREQ=DAILY", "2026-03-01")
 
     with pytest.raises(VersionMismatchError):
-        await repo.update(ALICE, task_id, TaskUpdate(completed=True), expected_version=7)
+        await change(repo, task_id, TaskUpdate(completed=True), expected_version=7)
 
     assert (await repo.list(ALICE, TaskQuery())).total == 1
     assert not (await repo.get(ALICE, task_id)).completed
@@ -241,7 +249,7 @@ async def test_a_completion_whose_successor_exceeds_the_quota_changes_nothing(
     task_id = await recurring(repo, "FREQ=DAILY", "2026-03-01")
 
     with pytest.raises(QuotaExceededError):
-        await repo.update(ALICE, task_id, TaskUpdate(completed=True))
+        await change(repo, task_id, TaskUpdate(completed=True))
 
     assert not (await repo.get(ALICE, task_id)).completed
 
@@ -251,12 +259,12 @@ async def test_clearing_the_due_date_of_a_recurring_task_is_refused(repo: TaskRe
     plain = await repo.create(ALICE, TaskCreate(title="no date"))
 
     with pytest.raises(RecurrenceNeedsDueDateError):
-        await repo.update(ALICE, task_id, TaskUpdate(due_date=None))
+        await change(repo, task_id, TaskUpdate(due_date=None))
     with pytest.raises(RecurrenceNeedsDueDateError):
-        await repo.update(ALICE, plain.id, TaskUpdate(recurrence="FREQ=DAILY"))
+        await change(repo, plain.id, TaskUpdate(recurrence="FREQ=DAILY"))
 
     # Both at once, or the rule first, is fine.
-    cleared = await repo.update(ALICE, task_id, TaskUpdate(due_date=None, recurrence=None))
+    cleared = await change(repo, task_id, TaskUpdate(due_date=None, recurrence=None))
     assert cleared.recurrence is None
     assert cleared.due_date is None
 
@@ -268,11 +276,11 @@ async def test_completed_at_is_set_on_completion_and_cleared_on_reopening(
     assert task.completed_at is None
 
     clock.now += timedelta(hours=1)
-    done = await repo.update(ALICE, task.id, TaskUpdate(completed=True))
+    done = await change(repo, task.id, TaskUpdate(completed=True))
     clock.now += timedelta(hours=1)
     # Another change to a done task keeps the time it was done.
-    renamed = await repo.update(ALICE, task.id, TaskUpdate(title="renamed"))
-    reopened = await repo.update(ALICE, task.id, TaskUpdate(completed=False))
+    renamed = await change(repo, task.id, TaskUpdate(title="renamed"))
+    reopened = await change(repo, task.id, TaskUpdate(completed=False))
     born_done = await repo.create(ALICE, TaskCreate(title="done already", completed=True))
 
     assert done.completed_at == clock.now - timedelta(hours=1)
@@ -287,7 +295,7 @@ async def test_tasks_sort_by_completion_time_with_open_ones_last(
     ids = [(await repo.create(ALICE, TaskCreate(title=f"t{n}"))).id for n in range(4)]
     for task_id in (ids[2], ids[0]):
         clock.now += timedelta(minutes=1)
-        await repo.update(ALICE, task_id, TaskUpdate(completed=True))
+        await change(repo, task_id, TaskUpdate(completed=True))
 
     ascending = await repo.list(ALICE, TaskQuery(sort="completed_at"))
     descending = await repo.list(ALICE, TaskQuery(sort="-completed_at"))
