@@ -280,11 +280,14 @@ async def test_completed_at_is_set_on_completion_and_cleared_on_reopening(
     clock.now += timedelta(hours=1)
     # Another change to a done task keeps the time it was done.
     renamed = await change(repo, task.id, TaskUpdate(title="renamed"))
+    # So does a full replace that says it is done (as PUT does).
+    replaced = await change(repo, task.id, TaskUpdate(title="replaced", completed=True))
     reopened = await change(repo, task.id, TaskUpdate(completed=False))
     born_done = await repo.create(ALICE, TaskCreate(title="done already", completed=True))
 
     assert done.completed_at == clock.now - timedelta(hours=1)
     assert renamed.completed_at == done.completed_at
+    assert replaced.completed_at == done.completed_at
     assert reopened.completed_at is None
     assert born_done.completed_at == clock.now
 
