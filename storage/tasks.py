@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins  # `list` is also a method name below
-import functools
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage import task_statements as sql
 from storage.database import Database
 from storage.errors import (
     QuotaExceededError,
@@ -25,7 +25,6 @@ from storage.lists import ListRepository
 from storage.models import (
     MAX_ID,
     Priority,
-    TaskCount,
     TaskCreate,
     TaskPage,
     TaskPublic,
@@ -36,127 +35,13 @@ from storage.models import (
 )
 from storage.recurrence import next_occurrence
 from storage.task_queries import (
-    PUBLIC_COLUMNS,
     ListShape,
     list_statements,
-    list_table,
     tags_statement,
-    task_table,
 )
 from storage.types import utcnow
 
 _NO_QUOTA = MAX_ID
-
-_task = task_table
-_counts: sa.Table = TaskCount.__table__  # type: ignore[attr-defined]
-_PUBLIC_COLUMNS = PUBLIC_COLUMNS
-
-
-# Statements of the hot paths, built once: building and hashing a statement per call costs
-# more than a primary-key lookup.
-_THIS_TASK = (_task.c.id == sa.bindparam("key_task"), _task.c.user_id == sa.bindparam("key_user"))
-_SELECT_ONE = sa.select(*_PUBLIC_COLUMNS).where(*_THIS_TASK)
-_SELECT_CURRENT = sa.select(*_PUBLIC_COLUMNS, _task.c.next_id).where(*_THIS_TASK)
-# The user's list, locked against its deletion until the task that goes into it is written.
-_OWN_LIST = sa.select(list_table.c.id).where(
-    list_table.c.id == sa.bindparam("key_list"), list_table.c.user_id == sa.bindparam("key_user")
-)
-_MOVE_TO_INBOX = (
-    sa.update(_task)
-    .where(_task.c.user_id == sa.bindparam("key_user"), _task.c.list_id == sa.bindparam("key_list"))
-    .values(list_id=None, version=_task.c.version + 1, updated_at=sa.bindparam("moved_at"))
-    .returning(*_PUBLIC_COLUMNS)
-)
-_DELETE = sa.delete(_task).where(*_THIS_TASK).returning(*_PUBLIC_COLUMNS)
-_DELETE_AT_VERSION = (
-    sa.delete(_task)
-    .where(*_THIS_TASK, _task.c.version == sa.bindparam("expected_version"))
-    .returning(*_PUBLIC_COLUMNS)
-)
-_INSERT = sa.insert(_task).returning(*_PUBLIC_COLUMNS)
-# The columns a create writes: all but the id.
-_CREATED_COLUMNS = [column.name for column in _task.columns if column.name != "id"]
-_NEW_TASK = sa.select(*(sa.bindparam(name, type_=_task.c[name].type) for name in _CREATED_COLUMNS))
-_UNCOUNT = (
-    sa.update(_counts)
-    .where(_counts.c.user_id == sa.bindparam("key_user"))
-    .values(tasks=_counts.c.tasks - 1)
-)
-
-
-@functools.cache
-def _count_one_more(sqlite: bool) -> sa.Insert:
-    """Count one more task for the user, if that keeps them within `quota`; RETURNING a row
-    only then. The upsert takes the row lock of the user's count and checks the quota against
-    its latest value, so concurrent creates of one user queue and the quota holds exactly."""
-    # The dialect's own INSERT (for ON CONFLICT), imported only for the backend in use.
-    upsert: Any
-    if sqlite:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        upsert = sqlite_insert(_counts)
-    else:
-        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-
-        upsert = postgresql_insert(_counts)
-    statement = upsert.values(user_id=sa.bindparam("key_user"), tasks=1)
-    result: sa.Insert = statement.on_conflict_do_update(
-        index_elements=[_counts.c.user_id],
-        set_={"tasks": _counts.c.tasks + 1},
-        where=_counts.c.tasks < sa.bindparam("quota", type_=sa.Integer()),
-    ).returning(_counts.c.tasks)
-    return result
-
-
-@functools.cache
-def _create_counted() -> sa.Insert:
-    """PostgreSQL: the count and the insert as one statement (no BEGIN/COMMIT, one round
-    trip). The task row is written only if the count returned a row."""
-    counted = _count_one_more(sqlite=False).cte("counted")
-    return (
-        sa.insert(_task)
-        .from_select(_CREATED_COLUMNS, _NEW_TASK.select_from(counted))
-        .returning(*_PUBLIC_COLUMNS)
-        .add_cte(counted)
-    )
-
-
-@functools.cache
-def _delete_counted(guarded: bool) -> sa.Select[Any]:
-    """PostgreSQL: the delete and the count's decrement as one statement."""
-    gone = (_DELETE_AT_VERSION if guarded else _DELETE).cte("gone")
-    how_many = sa.select(sa.func.count()).select_from(gone).scalar_subquery()
-    uncounted = _UNCOUNT.values(tasks=_counts.c.tasks - how_many).cte("uncounted")
-    return sa.select(*gone.c).add_cte(uncounted)
-
-
-@functools.cache
-def _update_statement(columns: tuple[str, ...], guarded: bool) -> sa.Update:
-    """UPDATE of these columns, only where one differs (a derived key differs only where
-    its source does, so comparing it too changes nothing)."""
-
-    def new(column: str) -> sa.BindParameter[Any]:
-        return sa.bindparam(f"new_{column}", type_=_task.c[column].type)
-
-    conditions = [
-        *_THIS_TASK,
-        sa.or_(*(_task.c[column].is_distinct_from(new(column)) for column in columns)),
-    ]
-    if guarded:
-        conditions.append(_task.c.version == sa.bindparam("expected_version"))
-    values: dict[str, Any] = {column: new(column) for column in columns}
-    values["version"] = _task.c.version + 1
-    if "completed" in columns:
-        # Set when completed (kept if it already was), cleared when reopened.
-        values["completed_at"] = sa.case(
-            (new("completed"), sa.func.coalesce(_task.c.completed_at, new("updated_at"))),
-            else_=sa.null(),
-        )
-    # A clock that stepped back never moves updated_at back.
-    values["updated_at"] = sa.case(
-        (_task.c.updated_at > new("updated_at"), _task.c.updated_at), else_=new("updated_at")
-    )
-    return sa.update(_task).where(*conditions).values(values).returning(*_PUBLIC_COLUMNS)
 
 
 def _key(user_id: str, task_id: int) -> dict[str, Any]:
@@ -232,7 +117,7 @@ class TaskRepository:
             # No row can have it, and the drivers cannot even send it (an overflow).
             raise TaskNotFoundError(task_id)
         async with self._db.autocommit() as conn:
-            row = (await conn.execute(_SELECT_ONE, _key(user_id, task_id))).one_or_none()
+            row = (await conn.execute(sql.SELECT_ONE, _key(user_id, task_id))).one_or_none()
         if row is None:
             raise TaskNotFoundError(task_id)
         return _public(row)
@@ -327,7 +212,7 @@ class TaskRepository:
     ) -> TaskPublic | None:
         """The update in a transaction that first reads (and on PostgreSQL locks) the task; None
         when it changed nothing."""
-        select = _SELECT_CURRENT if self._db.is_sqlite else _SELECT_CURRENT.with_for_update()
+        select = sql.SELECT_CURRENT if self._db.is_sqlite else sql.SELECT_CURRENT.with_for_update()
         async with self._db.writing() as conn:
             current = (await conn.execute(select, _key(user_id, task_id))).one_or_none()
             if current is None:
@@ -391,14 +276,14 @@ class TaskRepository:
             parameters["expected_version"] = expected_version
         if not self._db.is_sqlite:
             async with self._db.autocommit() as conn:
-                row = (await conn.execute(_delete_counted(guarded), parameters)).one_or_none()
+                row = (await conn.execute(sql.delete_counted(guarded), parameters)).one_or_none()
         else:
             # SQLite has no DELETE inside WITH: two statements in one transaction.
             async with self._db.writing() as conn:
-                statement = _DELETE_AT_VERSION if guarded else _DELETE
+                statement = sql.DELETE_AT_VERSION if guarded else sql.DELETE
                 row = (await conn.execute(statement, parameters)).one_or_none()
                 if row is not None:
-                    await conn.execute(_UNCOUNT, {"key_user": user_id})
+                    await conn.execute(sql.UNCOUNT, {"key_user": user_id})
         if row is not None:
             return _public(row)
         current = await self.get(user_id, task_id)  # raises if it is not there
@@ -424,7 +309,9 @@ class TaskRepository:
         and then moves the task written meanwhile to the inbox (storage.lists)."""
         if list_id is None:
             return
-        statement = _OWN_LIST if self._db.is_sqlite else _OWN_LIST.with_for_update(key_share=True)
+        statement = (
+            sql.OWN_LIST if self._db.is_sqlite else sql.OWN_LIST.with_for_update(key_share=True)
+        )
         found = await conn.execute(statement, {"key_list": list_id, "key_user": user_id})
         if found.one_or_none() is None:
             raise UnknownListError(list_id)
@@ -441,7 +328,7 @@ class TaskRepository:
         """Write the changed columns of one task (every update of a task row goes through
         here); its row as it now is, or None when nothing differed or the version did not
         match."""
-        statement = _update_statement(tuple(sorted(values)), expected_version is not None)
+        statement = sql.update_statement(tuple(sorted(values)), expected_version is not None)
         parameters = {f"new_{k}": v for k, v in values.items()}
         parameters.update(_key(user_id, task_id), new_updated_at=now)
         if expected_version is not None:
@@ -455,12 +342,12 @@ class TaskRepository:
         parameters = {**values, "key_user": values["user_id"], "quota": self._quota}
         if self._db.is_sqlite:
             # SQLite has no INSERT inside WITH: two statements in the caller's transaction.
-            counted = await conn.execute(_count_one_more(sqlite=True), parameters)
+            counted = await conn.execute(sql.count_one_more(sqlite=True), parameters)
             inserted = None
             if counted.one_or_none() is not None:
-                inserted = await conn.execute(_INSERT, values)
+                inserted = await conn.execute(sql.INSERT, values)
         else:
-            inserted = await conn.execute(_create_counted(), parameters)
+            inserted = await conn.execute(sql.create_counted(), parameters)
         task = None if inserted is None else inserted.one_or_none()
         if task is None:
             raise QuotaExceededError(self._quota)
@@ -473,7 +360,7 @@ async def move_to_inbox(
     """Move every task of the list to the inbox, in the caller's transaction (a list's
     deletion, storage.lists); the tasks as they now are."""
     parameters = {"key_user": user_id, "key_list": list_id, "moved_at": now}
-    return [_public(row) for row in await conn.execute(_MOVE_TO_INBOX, parameters)]
+    return [_public(row) for row in await conn.execute(sql.MOVE_TO_INBOX, parameters)]
 
 
 def _public(row: sa.Row[Any]) -> TaskPublic:
