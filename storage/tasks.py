@@ -214,12 +214,13 @@ class TaskRepository:
         when it changed nothing."""
         select = sql.SELECT_CURRENT if self._db.is_sqlite else sql.SELECT_CURRENT.with_for_update()
         async with self._db.writing() as conn:
+            # The list before the task: a list's deletion locks the list, then its tasks.
+            await self._check_list(conn, user_id, values.get("list_id"))
             current = (await conn.execute(select, _key(user_id, task_id))).one_or_none()
             if current is None:
                 raise TaskNotFoundError(task_id)
             if expected_version is not None and current.version != expected_version:
                 raise VersionMismatchError(task_id, expected_version, current.version)
-            await self._check_list(conn, user_id, values.get("list_id"))
             after = {**current._mapping, **values}
             if after["recurrence"] is not None and after["due_date"] is None:
                 raise RecurrenceNeedsDueDateError(task_id)
