@@ -86,7 +86,7 @@ class TaskRepository:
             async with (self._db.autocommit if alone else self._db.writing)() as conn:
                 await self._check_list(conn, user_id, data.list_id)
                 return await self._insert(conn, values)
-        request_hash = digest(data, unless_none=("list_id", "recurrence"))
+        request_hash = request_digest(data)
         for _ in range(KEY_ATTEMPTS):
             # Each attempt is as new as its claim: a retry after a lost race reads the clock
             # again (for the claim and the task's timestamps alike).
@@ -362,6 +362,12 @@ async def move_to_inbox(
     deletion, storage.lists); the tasks as they now are."""
     parameters = {"key_user": user_id, "key_list": list_id, "moved_at": now}
     return [_public(row) for row in await conn.execute(sql.MOVE_TO_INBOX, parameters)]
+
+
+def request_digest(data: TaskCreate) -> str:
+    """What identifies a create's data under its idempotency key. The fields lists and
+    recurrence added count only when set: a key used before they existed still matches."""
+    return digest(data, unless_none=("list_id", "recurrence"))
 
 
 def _public(row: sa.Row[Any]) -> TaskPublic:
