@@ -41,7 +41,8 @@ from bench import databases, servers, wrk  # noqa: E402  (as bench/rest.py runs 
 from storage.database import Database  # noqa: E402
 from storage.migrate import migrate  # noqa: E402
 from storage.models import TaskQuery  # noqa: E402
-from storage.tasks import TaskRepository, _list_statements, _ListShape  # noqa: E402
+from storage.task_queries import ListShape, list_statements  # noqa: E402
+from storage.tasks import TaskRepository  # noqa: E402
 
 WORKERS_DB = "todo_scale_workers_bench"
 GROWTH_DB = "todo_scale_growth_bench"
@@ -148,8 +149,10 @@ def _owner(position: str, users: int) -> str:
 def _load_sql(sqlite: bool, total: int, users: int) -> list[str]:
     columns = (
         "user_id, title, title_key, description, description_key, completed, priority, "
-        "due_date, tags, version, created_at, updated_at"
+        "due_date, tags, version, created_at, updated_at, list_id"
     )
+    # Half of every user's tasks are in a list (list 1: reads do not check who owns it).
+    in_list = "CASE WHEN n % 2 = 0 THEN 1 END"
     if sqlite:
         series = (
             f"WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {total})"
@@ -160,7 +163,7 @@ def _load_sql(sqlite: bool, total: int, users: int) -> list[str]:
         select = (
             f"SELECT {_owner('n', users)}, {title}, lower({title}), NULL, NULL, n % 2 = 0, "
             "CASE n % 3 WHEN 0 THEN 'low' WHEN 1 THEN 'medium' ELSE 'high' END, "
-            f"{due}, '[]', 1, {created}, {created} FROM g"
+            f"{due}, '[]', 1, {created}, {created}, {in_list} FROM g"
         )
         return [f"{series} INSERT INTO task ({columns}) {select}"]
     title = "CASE WHEN n % 10 = 0 THEN 'Call the plumber ' ELSE 'Task ' END || n"
@@ -169,7 +172,8 @@ def _load_sql(sqlite: bool, total: int, users: int) -> list[str]:
     select = (
         f"SELECT {_owner('n', users)}, {title}, lower({title}), NULL, NULL, n % 2 = 0, "
         "(ARRAY['low', 'medium', 'high'])[n % 3 + 1], "
-        f"{due}, '[]'::jsonb, 1, {created}, {created} FROM generate_series(1, {total}) AS n"
+        f"{due}, '[]'::jsonb, 1, {created}, {created}, {in_list} "
+        f"FROM generate_series(1, {total}) AS n"
     )
     return [f"INSERT INTO task ({columns}) {select}"]
 
@@ -218,6 +222,7 @@ async def _measure(db: Database, samples: int) -> dict[int, dict[str, tuple[floa
         calls: dict[str, Callable[[], Awaitable[Any]]] = {
             "list": functools.partial(repo.list, user, TaskQuery()),
             "search": functools.partial(repo.list, user, TaskQuery(query="PLUMBER")),
+            "in list": functools.partial(repo.list, user, TaskQuery(list_id=1)),
             "get": functools.partial(_get_any, repo, user, ids),
         }
         figures[size] = {}
@@ -236,16 +241,23 @@ async def _measure(db: Database, samples: int) -> dict[int, dict[str, tuple[floa
 async def _explain(db: Database) -> dict[str, str]:
     dialect = db.engine.dialect
     plans = {}
-    for name, has_query in (("list", False), ("search", True)):
-        shape = _ListShape(db.is_sqlite, "all", "created_at", has_query, False, False, False, False)
+    for name, has_query, in_list in (
+        ("list", False, None),
+        ("search", True, None),
+        ("list_id", False, "one"),
+    ):
+        shape = ListShape(
+            db.is_sqlite, "all", "created_at", has_query, False, False, False, False, in_list
+        )
         values = {
             "key_user": "grow-10000",
             "needle": "plumber",
+            "list_id": 1,
             "page_limit": 101,
             "page_offset": 0,
         }
         # The page, then (a longer list than one page) the count of all that match.
-        for part, statement in zip(("page", "count"), _list_statements(shape), strict=True):
+        for part, statement in zip(("page", "count"), list_statements(shape), strict=True):
             bound = statement.params(values)
             sql = str(bound.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
             explain = (
@@ -265,11 +277,15 @@ async def _growth_on(url: str, total: int, users: int, samples: int, label: str)
         seconds = await _load(db, total, users)
         print(f"\n### {label}: {total:,} tasks of {users:,} users (loaded in {seconds:.0f} s)\n")
         figures = await _measure(db, samples)
-        print("| user's tasks | list p50 / p99 (ms) | search p50 / p99 (ms) | get p50 / p99 (ms) |")
-        print("|---:|---:|---:|---:|")
+        print(
+            "| user's tasks | list p50 / p99 (ms) | search p50 / p99 (ms) "
+            "| list_id (half) p50 / p99 (ms) | get p50 / p99 (ms) |"
+        )
+        print("|---:|---:|---:|---:|---:|")
         for size, by_call in figures.items():
             cells = " | ".join(
-                f"{by_call[c][0]:.2f} / {by_call[c][1]:.2f}" for c in ("list", "search", "get")
+                f"{by_call[c][0]:.2f} / {by_call[c][1]:.2f}"
+                for c in ("list", "search", "in list", "get")
             )
             print(f"| {size:,} | {cells} |")
         for name, plan in (await _explain(db)).items():

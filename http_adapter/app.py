@@ -24,6 +24,7 @@ from http_adapter.chat_routes import chat_handlers
 from http_adapter.context import AppContext
 from http_adapter.docs import docs_routes, home_page, wants_html
 from http_adapter.hosts import HostGuard
+from http_adapter.list_routes import list_handlers
 from http_adapter.mcp_http import METADATA_PATH, McpGuard, protected_resource_metadata
 from http_adapter.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from http_adapter.metrics import Metrics, ToolCallMetrics
@@ -69,6 +70,8 @@ EXPOSED_HEADERS = [
     "ETag",
     "X-Total-Count",
     "Retry-After",
+    # Names the next occurrence a completed recurring task created.
+    "Link",
     REQUEST_ID_HEADER,
     # MCP hosts in a browser read resource_metadata from it to find where to sign in.
     "WWW-Authenticate",
@@ -164,6 +167,7 @@ def build_app(settings: ApiSettings) -> Starlette:
                 route_table.LIVEZ: livez,
                 route_table.OPENAPI: openapi_json,
                 **task_handlers(ctx),
+                **list_handlers(ctx),
                 **chat_handlers(ctx, conversations, agent, RateLimits(db)),
                 **change_handlers(ctx, changes, feed),
             }

@@ -94,14 +94,26 @@ TOOL_ERRORS: dict[ErrorKind, _KindAnswer] = {
         409, "A request with this Idempotency-Key is still in progress."
     ),
     "quota_exceeded": _KindAnswer(409),
+    "list_name_taken": _KindAnswer(409),
+    "list_limit_reached": _KindAnswer(409),
     "unavailable": _KindAnswer(503),
     "internal": _KindAnswer(500),
 }
 
 
+# The same for the list routes' calls (they name a list_id and no task_id).
+LIST_ERRORS: dict[ErrorKind, _KindAnswer] = {
+    "not_found": _KindAnswer(404, "List {list_id} not found."),
+    "version_mismatch": _KindAnswer(
+        412, "The list has changed since the ETag given in If-Match; nothing changed."
+    ),
+}
+
+
 def tool_problem(exc: TaskToolError, arguments: Mapping[str, Any]) -> HTTPProblem:
     """A tool error of a call made with `arguments`, as an HTTP problem."""
-    answer = TOOL_ERRORS[exc.kind]
+    about_list = "list_id" in arguments and "task_id" not in arguments
+    answer = (LIST_ERRORS.get(exc.kind) if about_list else None) or TOOL_ERRORS[exc.kind]
     errors = exc.details if exc.kind == "invalid_arguments" else answer.errors
     detail = answer.detail.format_map(arguments) if answer.detail else str(exc)
     return HTTPProblem(answer.status, detail, errors=errors)

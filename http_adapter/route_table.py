@@ -25,6 +25,7 @@ from http_adapter.schemas import (
     ChatAnswer,
     ChatRequest,
     Health,
+    ListOut,
     ListParams,
     Liveness,
     Root,
@@ -33,10 +34,12 @@ from http_adapter.schemas import (
     TaskPatch,
 )
 from storage.conversations import ConversationDetail, ConversationPublic
-from storage.models import MAX_ID, IdempotencyKeyText
+from storage.models import MAX_ID, IdempotencyKeyText, ListCreate, ListUpdate
 
 TASKS = "/api/{user_id}/tasks"
 TASK = TASKS + "/{task_id}"
+LISTS = "/api/{user_id}/lists"
+LIST = LISTS + "/{list_id}"
 CONVERSATIONS = "/api/{user_id}/conversations"
 CONVERSATION = CONVERSATIONS + "/{conversation_id}"
 
@@ -44,6 +47,7 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "user_id": {"type": "string"},
     "task_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
     "conversation_id": {"type": "string"},
+    "list_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
 }
 
 # --- errors many operations share -------------------------------------------------------------
@@ -100,6 +104,14 @@ LIVEZ = Operation(
 
 ETAG = Header("ETag", "The task's version; send it back in If-Match or If-None-Match.")
 IF_MATCH = Header("If-Match")
+NEXT_OCCURRENCE = Header(
+    "Link", 'When this completed a recurring task: `<URL of the next occurrence>; rel="next"`'
+)
+SUCCESSOR_OVER_QUOTA = Error(
+    409,
+    "Completing a recurring task would create its next occurrence beyond the task quota; "
+    "nothing changed.",
+)
 
 
 def _links_to_the_task() -> dict[str, dict[str, Any]]:
@@ -187,8 +199,8 @@ REPLACE_TASK = Operation(
     operation_id="replaceTask",
     headers=(IF_MATCH,),
     body=TaskBody,
-    answers=(Answer(200, "The task as replaced", TaskOut, headers=(ETAG,)),),
-    errors=(TASK_NOT_FOUND, PRECONDITION_FAILED, *BODY_ERRORS, *AUTH_ERRORS),
+    answers=(Answer(200, "The task as replaced", TaskOut, headers=(ETAG, NEXT_OCCURRENCE)),),
+    errors=(TASK_NOT_FOUND, PRECONDITION_FAILED, SUCCESSOR_OVER_QUOTA, *BODY_ERRORS, *AUTH_ERRORS),
 )
 UPDATE_TASK = Operation(
     "PATCH",
@@ -197,8 +209,8 @@ UPDATE_TASK = Operation(
     operation_id="updateTask",
     headers=(IF_MATCH,),
     body=TaskPatch,
-    answers=(Answer(200, "The task as changed", TaskOut, headers=(ETAG,)),),
-    errors=(TASK_NOT_FOUND, PRECONDITION_FAILED, *BODY_ERRORS, *AUTH_ERRORS),
+    answers=(Answer(200, "The task as changed", TaskOut, headers=(ETAG, NEXT_OCCURRENCE)),),
+    errors=(TASK_NOT_FOUND, PRECONDITION_FAILED, SUCCESSOR_OVER_QUOTA, *BODY_ERRORS, *AUTH_ERRORS),
 )
 DELETE_TASK = Operation(
     "DELETE",
@@ -208,6 +220,79 @@ DELETE_TASK = Operation(
     headers=(IF_MATCH,),
     answers=(Answer(204, "Deleted"),),
     errors=(TASK_NOT_FOUND, PRECONDITION_FAILED, *AUTH_ERRORS),
+)
+
+# --- lists ------------------------------------------------------------------------------------
+
+LIST_ETAG = Header("ETag", "The list's version; send it back in If-Match or If-None-Match.")
+LIST_NOT_FOUND = Error(404, "No such list for this user.")
+LIST_PRECONDITION_FAILED = Error(412, "If-Match no longer matches the list; nothing changed.")
+
+LIST_LISTS = Operation(
+    "GET",
+    LISTS,
+    "The user's lists, by name",
+    operation_id="listLists",
+    answers=(Answer(200, "Every list", ListOut, many=True),),
+    errors=AUTH_ERRORS,
+)
+CREATE_LIST = Operation(
+    "POST",
+    LISTS,
+    "Create a list",
+    operation_id="createList",
+    body=ListCreate,
+    answers=(
+        Answer(
+            201, "Created", ListOut, headers=(LIST_ETAG, Header("Location", "The new list's URL"))
+        ),
+    ),
+    errors=(
+        Error(
+            409,
+            "Another list of the user has this name (ignoring case), or the user has "
+            "200 lists already.",
+        ),
+        *BODY_ERRORS,
+        *AUTH_ERRORS,
+    ),
+)
+GET_LIST = Operation(
+    "GET",
+    LIST,
+    "Get a list",
+    operation_id="getList",
+    headers=(Header("If-None-Match"),),
+    answers=(
+        Answer(200, "The list", ListOut, headers=(LIST_ETAG,)),
+        Answer(304, "Not modified", headers=(LIST_ETAG,)),
+    ),
+    errors=(LIST_NOT_FOUND, *AUTH_ERRORS),
+)
+UPDATE_LIST = Operation(
+    "PATCH",
+    LIST,
+    "Rename a list",
+    operation_id="updateList",
+    headers=(IF_MATCH,),
+    body=ListUpdate,
+    answers=(Answer(200, "The list as changed", ListOut, headers=(LIST_ETAG,)),),
+    errors=(
+        LIST_NOT_FOUND,
+        LIST_PRECONDITION_FAILED,
+        Error(409, "Another list of the user has this name (ignoring case)."),
+        *BODY_ERRORS,
+        *AUTH_ERRORS,
+    ),
+)
+DELETE_LIST = Operation(
+    "DELETE",
+    LIST,
+    "Delete a list; its tasks move to no list (the inbox)",
+    operation_id="deleteList",
+    headers=(IF_MATCH,),
+    answers=(Answer(204, "Deleted"),),
+    errors=(LIST_NOT_FOUND, LIST_PRECONDITION_FAILED, *AUTH_ERRORS),
 )
 
 # --- chat -------------------------------------------------------------------------------------
@@ -333,6 +418,11 @@ ROUTES: tuple[Operation, ...] = (
     REPLACE_TASK,
     UPDATE_TASK,
     DELETE_TASK,
+    LIST_LISTS,
+    CREATE_LIST,
+    GET_LIST,
+    UPDATE_LIST,
+    DELETE_LIST,
     CHAT,
     LIST_CONVERSATIONS,
     GET_CONVERSATION,

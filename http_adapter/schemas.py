@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from storage.models import (
+    ListId,
+    ListView,
     NoNul,
     PageLimit,
     PageOffset,
@@ -53,6 +55,7 @@ QUERY_DESCRIPTIONS = {
     "due_before": "only tasks due on or before this date (YYYY-MM-DD)",
     "due_after": "only tasks due on or after this date (YYYY-MM-DD)",
     "sort": "the order of the page; `created_at` (oldest first) by default",
+    "list_id": "only tasks of this list (an id), or `none` for tasks in no list (the inbox)",
     "limit": "tasks per page, 1 to 500 (default 100)",
     "offset": "tasks to skip before the page starts (default 0)",
 }
@@ -63,6 +66,11 @@ def _describe_query(schema: dict[str, Any]) -> None:
         schema["properties"][name]["description"] = text
 
 
+def _list_filter(value: Any) -> Any:
+    """`list_id=none` (tasks in no list) or a list id in digits."""
+    return value if value == "none" else _query_integer(value)
+
+
 class ListParams(TaskQuery):
     """`GET /tasks` query string; `q` is the REST name of the search text."""
 
@@ -71,12 +79,17 @@ class ListParams(TaskQuery):
     )
 
     query: SearchText = Field(default=None, alias="q")
+    list_id: Annotated[ListId | Literal["none"] | None, BeforeValidator(_list_filter)] = None
     limit: Annotated[PageLimit, QueryInteger] = 100
     offset: Annotated[PageOffset, QueryInteger] = 0
 
 
 class TaskOut(TaskView):
     """A task as REST returns it (its version travels in the ETag header)."""
+
+
+class ListOut(ListView):
+    """A list as REST returns it (its version travels in the ETag header)."""
 
 
 class ChatRequest(BaseModel):

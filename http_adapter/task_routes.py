@@ -107,7 +107,13 @@ def task_handlers(ctx: AppContext) -> dict[Operation, Handler]:
                     raise HTTPProblem(412, "The If-Match header does not match the task.")
                 versions = {task["version"]}
             arguments["expected_version"] = versions.pop()
-        return _task_response(await ctx.call_tool(user, tool, arguments))
+        task = await ctx.call_tool(user, tool, arguments)
+        headers = {}
+        if task.get("next_task_id") is not None:
+            # Completing a recurring task created its next occurrence (RFC 8288 link).
+            tasks_url = f"{ctx.base_url(request)}/api/{url_segment(user)}/tasks"
+            headers["Link"] = f'<{tasks_url}/{task["next_task_id"]}>; rel="next"'
+        return _task_response(task, headers=headers)
 
     return {
         route_table.LIST_TASKS: list_tasks,
@@ -153,8 +159,12 @@ def _idempotency_key(request: Request) -> str | None:
         ) from None
 
 
+# Result fields that REST carries in headers instead: ETag, Link.
+_IN_HEADERS = ("version", "next_task_id")
+
+
 def _public(task: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in task.items() if key != "version"}
+    return {key: value for key, value in task.items() if key not in _IN_HEADERS}
 
 
 def _etag(task: dict[str, Any]) -> str:

@@ -19,7 +19,7 @@ from mcp_server.errors import from_storage_error
 from mcp_server.results import Described
 from mcp_server.tools import ADDITIVE, IDEMPOTENT, CompletedArg, TaskId, tool_adder
 from storage.errors import StorageError
-from storage.models import TaskCreate, TaskPublic, TaskUpdate
+from storage.models import TaskCreate, TaskPublic, TaskResult, TaskUpdate, as_result
 from storage.tasks import TaskRepository
 
 MAX_BULK = 50
@@ -46,7 +46,7 @@ class AddedTasks(BaseModel):
 
 class CompleteOutcome(BaseModel):
     task_id: int
-    task: TaskPublic | None = Field(description="The task as it now is; null if it failed.")
+    task: TaskResult | None = Field(description="The task as it now is; null if it failed.")
     error: str | None = Field(description="Why it was not changed; null if it was.")
 
 
@@ -108,7 +108,7 @@ def register_bulk_tools(
         results = []
         for task_id in task_ids:
             try:
-                task = await store.update(owner, task_id, change)
+                task = as_result(await store.update(owner, task_id, change))
                 results.append(CompleteOutcome(task_id=task_id, task=task, error=None))
             except StorageError as exc:
                 error = str(from_storage_error(exc))
@@ -119,7 +119,11 @@ def register_bulk_tools(
         text = functools.partial(
             summaries.outcomes,
             f"Marked {changed} of {len(results)} tasks {state}.",
-            done=(summaries.task_line(o.task) for o in results if o.task is not None),
+            done=(
+                summaries.task_line(o.task) + summaries.successor(o.task)
+                for o in results
+                if o.task is not None
+            ),
             failed=(f"#{o.task_id} not changed: {o.error}" for o in results if o.error is not None),
         )
         return Described(report, text)

@@ -19,10 +19,16 @@ from storage.errors import (
     ConversationNotFoundError,
     IdempotencyKeyInFlightError,
     IdempotencyKeyReusedError,
+    ListLimitError,
+    ListNameTakenError,
+    ListNotFoundError,
+    ListVersionMismatchError,
     QuotaExceededError,
+    RecurrenceNeedsDueDateError,
     StorageError,
     StorageUnavailableError,
     TaskNotFoundError,
+    UnknownListError,
     VersionMismatchError,
 )
 
@@ -35,6 +41,8 @@ ErrorKind = Literal[
     "idempotency_key_reused",
     "idempotency_key_in_flight",
     "quota_exceeded",
+    "list_name_taken",
+    "list_limit_reached",
     "unavailable",
     "internal",
 ]
@@ -84,6 +92,43 @@ def from_storage_error(exc: StorageError) -> TaskToolError:
                 "quota_exceeded",
                 f"The user already has {exc.quota} tasks, the most allowed. Nothing was added; "
                 "completed or unneeded tasks can be deleted to make room.",
+            )
+        case ListNotFoundError():
+            return TaskToolError(
+                "not_found", f"List {exc.list_id} not found. Use list_lists to find its id."
+            )
+        case UnknownListError():
+            return TaskToolError(
+                "invalid_arguments",
+                f"Invalid arguments. list_id: {exc.list_id} is not one of the user's lists; "
+                "use list_lists to find the id, or add_list to make the list first.",
+                details=[{"loc": ["list_id"], "msg": "not one of the user's lists"}],
+            )
+        case ListVersionMismatchError():
+            return TaskToolError(
+                "version_mismatch",
+                f"List {exc.list_id} has changed: it is at version {exc.actual}, not "
+                f"{exc.expected}. Nothing was changed; read it again with list_lists.",
+                details={"actual": exc.actual},
+            )
+        case ListNameTakenError():
+            return TaskToolError(
+                "list_name_taken",
+                f"A list named {exc.name!r} already exists (names ignore case). Use that list, "
+                "or choose another name.",
+            )
+        case ListLimitError():
+            return TaskToolError(
+                "list_limit_reached",
+                f"The user already has {exc.limit} lists, the most allowed. Nothing was added; "
+                "an unneeded list can be deleted to make room.",
+            )
+        case RecurrenceNeedsDueDateError():
+            return TaskToolError(
+                "invalid_arguments",
+                f"Invalid arguments. due_date: task {exc.task_id} repeats, so it needs a due "
+                "date; give one, or clear recurrence too.",
+                details=[{"loc": ["due_date"], "msg": "a recurring task needs a due date"}],
             )
         case ConversationNotFoundError():
             return TaskToolError("not_found", "Conversation not found.")

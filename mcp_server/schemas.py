@@ -45,9 +45,49 @@ def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+# Keywords left out of output schemas. `description`, `default` and `format` validate nothing
+# (JSON Schema 2020-12 makes `format` an annotation unless a validator opts in): the tool
+# descriptions and input schemas say what the fields mean, where a model reads them. `required`
+# would hold of every field of every result (each is always there), which its absence does not
+# make less true: it cost a tenth of the whole tool list.
+_ANNOTATIONS = ("description", "default", "format", "required")
+
+
+def compact_output(schema: Any) -> Any:
+    """An output schema in fewer bytes (every host pays for them on every turn): each
+    `anyOf: [{type: X}, {type: null}]` written `type: [X, null]`, and `_ANNOTATIONS` left
+    out. Output schemas only: they are read by validators, which know type lists, while some
+    hosts' converters of input schemas expect `anyOf`, and models read descriptions there."""
+    if isinstance(schema, list):
+        return [compact_output(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    node: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _ANNOTATIONS:
+            continue
+        if key == "properties" and isinstance(value, dict):
+            # Property names are not keywords: a field may be called `description`.
+            node[key] = {name: compact_output(field) for name, field in value.items()}
+        else:
+            node[key] = compact_output(value)
+    options = node.get("anyOf")
+    if (
+        isinstance(options, list)
+        and len(options) == 2
+        and options[1] == {"type": "null"}
+        and isinstance(options[0], dict)
+        and set(options[0]) == {"type"}
+        and isinstance(options[0]["type"], str)
+    ):
+        del node["anyOf"]
+        node = {**options[0], **node, "type": [options[0]["type"], "null"]}
+    return node
+
+
 def self_contained(tool: Tool) -> Tool:
-    """`tool` with its input and output schemas inlined."""
+    """`tool` with its input and output schemas inlined (and its output schema compact)."""
     update: dict[str, Any] = {"parameters": inline_refs(tool.parameters)}
     if tool.output_schema is not None:
-        update["output_schema"] = inline_refs(tool.output_schema)
+        update["output_schema"] = compact_output(inline_refs(tool.output_schema))
     return tool.model_copy(update=update)

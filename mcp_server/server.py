@@ -19,6 +19,7 @@ from mcp_server.bulk import register_bulk_tools
 from mcp_server.errors import TaskToolError, rejected_arguments
 from mcp_server.fastmcp_internals import set_title, stop_answering
 from mcp_server.identity import current_user
+from mcp_server.list_tools import register_list_tools
 from mcp_server.prompts import register_prompts
 from mcp_server.resources import register_resources
 from mcp_server.settings import ServerSettings
@@ -115,6 +116,7 @@ def build_server(settings: ServerSettings, *, db: Database | None = None) -> Fas
     user = functools.partial(current_user, settings.user_id)
     register_tools(server, tasks, user)
     register_bulk_tools(server, tasks, user)
+    register_list_tools(server, tasks, user)
     register_resources(server, tasks, user)
     register_prompts(server, tasks, user)
     return server

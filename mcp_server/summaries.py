@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import date
 
 from mcp_server.dates import DueFilter
-from storage.models import Priority, TaskPage, TaskPublic, TaskQuery
+from storage.models import Priority, TaskPage, TaskPublic, TaskQuery, TaskResult
 
 # UTF-8 bytes of a listing: about 2,000 tokens (task lines, with their ids and dates, come out
 # at ~3 bytes a token), far under the 25k-token cap some hosts put on a tool result. A task line
@@ -32,6 +32,8 @@ _ORDERS = {
     "-priority": "high priority first",
     "title": "by title A-Z",
     "-title": "by title Z-A",
+    "completed_at": "first done first",
+    "-completed_at": "last done first",
 }
 _STATES = {"all": "", "pending": "pending ", "completed": "done "}
 # Medium is the default: not worth a word.
@@ -57,6 +59,8 @@ def task_line(task: TaskPublic) -> str:
         + ("" if due is None else f", due {due.isoformat()}")
         + _PRIORITIES[task.priority]
         + (", tags: " + one_line(", ".join(tags)) if tags else "")
+        + ("" if task.list_id is None else f", list #{task.list_id}")
+        + ("" if task.recurrence is None else f", repeats {task.recurrence}")
     )
     head = f"#{task.id} {one_line(task.title)}"
     return f"{head} — {details[2:]}" if details else head
@@ -81,6 +85,13 @@ def added(task: TaskPublic) -> str:
 
 def updated(task: TaskPublic) -> str:
     return f"Updated task {task_line(task)}."
+
+
+def successor(task: TaskResult) -> str:
+    """What a completion of a recurring task added, if anything."""
+    if task.next_task_id is not None:
+        return f" Its next occurrence was added as task #{task.next_task_id}."
+    return ""
 
 
 def completed(task: TaskPublic) -> str:

@@ -7,7 +7,7 @@ back. The bulk forms are in `mcp_server.bulk`.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastmcp import FastMCP
 from fastmcp.tools import Tool
@@ -24,7 +24,9 @@ from storage.models import (
     Description,
     DueDate,
     IdempotencyKeyText,
+    ListId,
     Priority,
+    Recurrence,
     SearchText,
     SortKey,
     StatusFilter,
@@ -34,8 +36,10 @@ from storage.models import (
     TaskPage,
     TaskPublic,
     TaskQuery,
+    TaskResult,
     TaskUpdate,
     Title,
+    as_result,
 )
 from storage.tasks import TaskRepository
 
@@ -52,6 +56,16 @@ DueDateArg = Annotated[DueDate | None, Field(description="Due date as YYYY-MM-DD
 TagsArg = Annotated[
     Tags, Field(description="Up to 10 labels of 1-32 characters; duplicates are dropped.")
 ]
+ListIdArg = Annotated[
+    ListId | None, Field(description="Id of one of the user's lists (list_lists); null: inbox.")
+]
+RecurrenceArg = Annotated[
+    Recurrence | None,
+    Field(
+        description="Repeat as an RRULE of FREQ, INTERVAL, BYDAY, BYMONTHDAY, COUNT, UNTIL, "
+        "e.g. FREQ=WEEKLY;BYDAY=MO; needs due_date."
+    ),
+]
 CompletedArg = Annotated[
     StrictBool, Field(description="true marks the task done; false marks it not done.")
 ]
@@ -59,8 +73,8 @@ ExpectedVersion = Annotated[
     int | None,
     Field(
         ge=1,
-        description="Only act if the task is still at this version (its `version` field); "
-        "otherwise fail and change nothing.",
+        description="Act only if still at this version (its `version`); else fail, "
+        "changing nothing.",
     ),
 ]
 IdempotencyKey = Annotated[
@@ -87,25 +101,27 @@ ADD_TASK = """\
 Add a new task to the user's list and return it, including its id.
 
 Use this when the user wants to remember, plan or do something ("remind me to ...",
-"add ...", "I need to ..."). Only `title` is required; fill in the other fields when
-the user mentions them. For several tasks, add_tasks takes them in one call."""
+"I need to ..."). Only `title` is required; fill in the other fields the user mentions.
+For several tasks, add_tasks takes them in one call. A repeating task ("every Monday")
+is one task with a recurrence: completing it adds the next occurrence."""
 LIST_TASKS = """\
 List the user's tasks, with optional filters, and the total number that match.
 
-Use it to answer questions about the list ("what's overdue?", "what's left?") and to
-find a task's id before get_task, update_task, complete_task or delete_task: when the
-user names a task by its title, search with query=<a word from the title>. If several
-tasks match, ask the user which one they mean. The result states today's date."""
+Use it to answer questions about the list ("what's overdue?") and to find a task's id
+before acting on it: when the user names a task by its title, search with
+query=<a word from the title>. If several match, ask which one they mean.
+The result states today's date."""
 GET_TASK = """\
 Get one task by its id, with all its fields."""
 UPDATE_TASK = """\
 Change some fields of a task and return it as it now is.
 
-Give only the fields to change; the others stay as they are. description=null or
-due_date=null clears that field. tags replaces the whole list. To mark a task done
+Give only the fields to change; the others stay as they are. null clears
+description, due_date, list_id or recurrence. tags replaces the whole list. To mark a task done
 or not done, complete_task is simpler. Find the id with list_tasks first."""
 COMPLETE_TASK = """\
 Mark a task as done (or, with completed=false, as not done again) and return it.
+Done, a recurring task gets its next occurrence (next_task_id).
 For several tasks, use complete_tasks."""
 DELETE_TASK = """\
 Delete a task for good and return it as it was.
@@ -147,6 +163,8 @@ def register_tools(
         due_date: DueDateArg = None,
         tags: TagsArg = Field(default_factory=list),  # noqa: B008 (pydantic reads it)
         completed: Annotated[StrictBool, Field(description="true if it is already done.")] = False,
+        list_id: ListIdArg = None,
+        recurrence: RecurrenceArg = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Described[TaskPublic]:
         data = TaskCreate(
@@ -156,6 +174,8 @@ def register_tools(
             due_date=due_date,
             tags=tags,
             completed=completed,
+            list_id=list_id,
+            recurrence=recurrence,
         )
         task = await repository().create(user(), data, idempotency_key=idempotency_key)
         return Described(task, lambda: summaries.added(task))
@@ -176,6 +196,10 @@ def register_tools(
         ] = None,
         due_after: Annotated[
             DueDate | None, Field(description="Due on or after this date (YYYY-MM-DD).")
+        ] = None,
+        list_id: Annotated[
+            ListId | Literal["none"] | None,
+            Field(description="Only this list's tasks; none: those in no list."),
         ] = None,
         sort: Annotated[
             SortKey,
@@ -215,6 +239,7 @@ def register_tools(
             tag=tag,
             due_before=due_before,
             due_after=due_after,
+            list_id=list_id,
             sort=sort,
             limit=limit,
             offset=offset,
@@ -236,8 +261,10 @@ def register_tools(
         due_date: DueDateArg | MISSING = MISSING,
         tags: TagsArg | MISSING = MISSING,
         completed: CompletedArg | MISSING = MISSING,
+        list_id: ListIdArg | MISSING = MISSING,
+        recurrence: RecurrenceArg | MISSING = MISSING,
         expected_version: ExpectedVersion = None,
-    ) -> Described[TaskPublic]:
+    ) -> Described[TaskResult]:
         given = {
             "title": title,
             "description": description,
@@ -245,20 +272,24 @@ def register_tools(
             "due_date": due_date,
             "tags": tags,
             "completed": completed,
+            "list_id": list_id,
+            "recurrence": recurrence,
         }
         changes = TaskUpdate(**{k: v for k, v in given.items() if v is not MISSING})
-        task = await repository().update(
-            user(), task_id, changes, expected_version=expected_version
+        task = as_result(
+            await repository().update(user(), task_id, changes, expected_version=expected_version)
         )
-        return Described(task, lambda: summaries.updated(task))
+        return Described(task, lambda: summaries.updated(task) + summaries.successor(task))
 
     @tool(COMPLETE_TASK, IDEMPOTENT)
     async def complete_task(
         task_id: TaskId,
         completed: CompletedArg = True,
-    ) -> Described[TaskPublic]:
-        task = await repository().update(user(), task_id, TaskUpdate(completed=completed))
-        return Described(task, lambda: summaries.completed(task))
+    ) -> Described[TaskResult]:
+        task = as_result(
+            await repository().update(user(), task_id, TaskUpdate(completed=completed))
+        )
+        return Described(task, lambda: summaries.completed(task) + summaries.successor(task))
 
     @tool(DELETE_TASK, DESTRUCTIVE)
     async def delete_task(

@@ -70,3 +70,53 @@ class IdempotencyKeyInFlightError(StorageError):
     def __init__(self, key: str) -> None:
         super().__init__(f"a create with idempotency key {key!r} is still in flight")
         self.key = key
+
+
+class ListNotFoundError(StorageError):
+    """No list with this id belongs to this user (it may belong to another)."""
+
+    def __init__(self, list_id: int) -> None:
+        super().__init__(f"list {list_id} not found")
+        self.list_id = list_id
+
+
+class UnknownListError(StorageError):
+    """A task was to go into a list that is not one of the user's lists."""
+
+    def __init__(self, list_id: int) -> None:
+        super().__init__(f"list {list_id} is not one of the user's lists")
+        self.list_id = list_id
+
+
+class ListVersionMismatchError(StorageError):
+    """The caller's expected version is no longer the list's version."""
+
+    def __init__(self, list_id: int, expected: int, actual: int) -> None:
+        super().__init__(f"list {list_id} is at version {actual}, not {expected}")
+        self.list_id = list_id
+        self.expected = expected
+        self.actual = actual
+
+
+class ListNameTakenError(StorageError):
+    """The user already has a list of this name (ignoring case)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"a list named {name!r} already exists")
+        self.name = name
+
+
+class ListLimitError(StorageError):
+    """The user already has as many lists as one user may have."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the limit of {limit} lists is reached")
+        self.limit = limit
+
+
+class RecurrenceNeedsDueDateError(StorageError):
+    """A change would leave a recurring task without a due date."""
+
+    def __init__(self, task_id: int) -> None:
+        super().__init__(f"task {task_id} is recurring and needs a due date")
+        self.task_id = task_id

@@ -1,7 +1,7 @@
 """Tables and the shapes of data going in and out of them.
 
-`Task`, `TaskCount`, `Conversation`, `Message`, `IdempotencyRecord` and `RateWindow` are the
-tables.
+`Task`, `TaskList`, `TaskCount`, `Conversation`, `Message`, `IdempotencyRecord` and `RateWindow`
+are the tables.
 `TaskCreate`, `TaskUpdate`, `TaskQuery` are validated input; `TaskView`, `TaskPublic` (with the
 version) and `TaskPage` are what callers get back. The input models carry the product's limits,
 so that every edge (MCP tools, REST) validates with the same rules.
@@ -26,10 +26,12 @@ from pydantic import (
     StringConstraints,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from sqlmodel import Column, SQLModel
 from sqlmodel import Field as ColumnField
 
+from storage.recurrence import MAX_RULE, RuleError, normalize
 from storage.types import FoldedText, TagList, UTCDateTime
 
 MAX_TITLE = 200
@@ -40,6 +42,10 @@ MAX_KEY = 255
 MAX_DESCRIPTION = 1000
 MAX_TAGS = 10
 MAX_TAG = 32
+MAX_LIST_NAME = 100
+# Lists a user may have: enough for any way of sorting tasks into projects, and a bound on
+# what one listing of lists reads.
+MAX_LISTS = 200
 
 
 class Priority(StrEnum):
@@ -105,6 +111,26 @@ Tag = Annotated[
 ]
 Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_unique)]
 DueDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
+def _rule(value: str) -> str:
+    # A bound before parsing, kept out of the schema (where every tool list would carry it).
+    if len(value) > 2 * MAX_RULE:
+        raise ValueError(f"must be at most {MAX_RULE} characters")
+    try:
+        return normalize(value)
+    except RuleError as exc:
+        raise ValueError(str(exc)) from None
+
+
+# An RFC 5545 RRULE value in the supported subset (storage.recurrence), stored canonical.
+Recurrence = Annotated[str, NoNul, AfterValidator(_rule)]
+ListName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_LIST_NAME),
+    NoNul,
+]
+ListId = Annotated[int, Field(ge=1, le=MAX_ID)]
 # An idempotency key as the tools and the REST header take it.
 IdempotencyKeyText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_KEY), NoNul]
 # Search text; blank means no search at all.
@@ -129,6 +155,8 @@ SortKey = Literal[
     "-priority",
     "title",
     "-title",
+    "completed_at",
+    "-completed_at",
 ]
 
 
@@ -140,6 +168,8 @@ class Task(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_task_user_created", "user_id", "created_at", "id"),
         sa.Index("ix_task_user_due", "user_id", "due_date"),
+        # One list's tasks, in the default order, without reading the user's other tasks.
+        sa.Index("ix_task_user_list", "user_id", "list_id", "created_at", "id"),
         sa.CheckConstraint("priority IN ('low', 'medium', 'high')", name="ck_task_priority"),
         # Ids are never reused, so an old ETag can never match a new task.
         {"sqlite_autoincrement": True},
@@ -155,6 +185,31 @@ class Task(SQLModel, table=True):
     priority: str = ColumnField(default=Priority.medium.value, max_length=6)
     due_date: date | None = None
     tags: list[str] = ColumnField(default_factory=list, sa_column=Column(TagList(), nullable=False))
+    version: int = 1
+    created_at: datetime = ColumnField(sa_column=Column(UTCDateTime, nullable=False))
+    updated_at: datetime = ColumnField(sa_column=Column(UTCDateTime, nullable=False))
+    # The user's own list (storage.lists checks it in the write's transaction); null: inbox.
+    list_id: int | None = None
+    recurrence: str | None = ColumnField(default=None, max_length=MAX_RULE)
+    completed_at: datetime | None = ColumnField(default=None, sa_column=Column(UTCDateTime))
+    # The occurrence that completing this recurring task created: a task completes into at
+    # most one successor, however often it is reopened and completed again.
+    next_id: int | None = None
+
+
+class TaskList(SQLModel, table=True):
+    """A user's list (project) of tasks; `name_key` makes names unique ignoring case."""
+
+    __tablename__ = "list"
+    __table_args__ = (
+        sa.Index("ux_list_user_name", "user_id", "name_key", unique=True),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = ColumnField(default=None, primary_key=True)
+    user_id: str = ColumnField(max_length=MAX_KEY)
+    name: str = ColumnField(max_length=MAX_LIST_NAME)
+    name_key: str = ColumnField(sa_column=Column(FoldedText, nullable=False))
     version: int = 1
     created_at: datetime = ColumnField(sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = ColumnField(sa_column=Column(UTCDateTime, nullable=False))
@@ -214,6 +269,10 @@ class TaskCount(SQLModel, table=True):
 
     user_id: str = ColumnField(primary_key=True, max_length=MAX_KEY)
     tasks: int
+    # Their lists, kept the same way for the list limit.
+    lists: int = ColumnField(
+        default=0, sa_column=Column(sa.Integer, nullable=False, server_default="0")
+    )
 
 
 class RateWindow(SQLModel, table=True):
@@ -241,6 +300,19 @@ class TaskCreate(BaseModel):
     due_date: DueDate | None = None
     tags: Tags = Field(default_factory=list)
     completed: StrictBool = False
+    list_id: ListId | None = None
+    recurrence: Recurrence | None = None
+
+    @model_validator(mode="after")
+    def _recurring_needs_due_date(self) -> TaskCreate:
+        if self.recurrence is not None and self.due_date is None:
+            raise ValueError(RECURRENCE_NEEDS_DUE_DATE)
+        return self
+
+
+RECURRENCE_NEEDS_DUE_DATE = (
+    "a recurring task needs a due_date: its first occurrence (give one, or leave recurrence out)"
+)
 
 
 class TaskUpdate(BaseModel):
@@ -254,6 +326,16 @@ class TaskUpdate(BaseModel):
     due_date: DueDate | MISSING | None = MISSING
     tags: Tags | MISSING = MISSING
     completed: StrictBool | MISSING = MISSING
+    list_id: ListId | MISSING | None = MISSING
+    recurrence: Recurrence | MISSING | None = MISSING
+
+    @model_validator(mode="after")
+    def _recurring_needs_due_date(self) -> TaskUpdate:
+        # Against the task as stored, the repository checks it again.
+        given = self.model_fields_set
+        if {"recurrence", "due_date"} <= given and self.recurrence and self.due_date is None:
+            raise ValueError(RECURRENCE_NEEDS_DUE_DATE)
+        return self
 
     def changes(self) -> dict[str, Any]:
         """The fields that were given, with their new values."""
@@ -269,6 +351,7 @@ class TaskQuery(BaseModel):
     tag: Tag | None = None
     due_before: DueDate | None = None
     due_after: DueDate | None = None
+    list_id: ListId | Literal["none"] | None = None
     sort: SortKey = "created_at"
     limit: PageLimit = 100
     offset: PageOffset = 0
@@ -294,6 +377,9 @@ class TaskView(BaseModel):
     priority: Priority
     due_date: date | None
     tags: list[str]
+    list_id: int | None
+    recurrence: str | None
+    completed_at: datetime | None
     created_at: datetime
     updated_at: datetime
 
@@ -301,15 +387,58 @@ class TaskView(BaseModel):
 # A task as the repository and the tools return it: with its version. (A comment, not a
 # docstring: a docstring would become the description in every tool's output schema.)
 class TaskPublic(TaskView):
-    version: int = Field(
-        description="Changes with every change; as expected_version, it keeps an update or "
-        "delete from overwriting a newer change."
-    )
+    version: int = Field(description="Give as expected_version to guard a later write.")
+
+
+# A task as a write that may complete it returns it: with the next occurrence of a recurring
+# task that this completion created.
+class TaskResult(TaskPublic):
+    # The next occurrence this call created, if it completed a recurring task; left out of
+    # results that created none, which are then the task exactly as get_task returns it.
+    next_task_id: int | None = Field(default=None, exclude_if=lambda value: value is None)
+
+
+def as_result(task: TaskPublic) -> TaskResult:
+    """`task` as a write's result (a `TaskResult` already is one; a plain task named none)."""
+    if isinstance(task, TaskResult):
+        return task
+    # Built without validating again: the task was validated when it was made.
+    return TaskResult.model_construct(**dict(task))
 
 
 class TaskPage(BaseModel):
     tasks: list[TaskPublic]
     total: int = Field(description="How many tasks match the filters, ignoring limit/offset.")
+
+
+class ListCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: ListName
+
+
+class ListUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: ListName | MISSING = MISSING
+
+
+class ListView(BaseModel):
+    """A list as people see it."""
+
+    id: int
+    name: str
+    open_count: int = Field(description="Its tasks not done yet.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class ListPublic(ListView):
+    version: int
+
+
+class ListPage(BaseModel):
+    lists: list[ListPublic]
 
 
 # The change log's tables (their own module) go on the same metadata as these.

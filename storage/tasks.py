@@ -3,301 +3,50 @@
 from __future__ import annotations
 
 import builtins  # `list` is also a method name below
-import functools
-import hashlib
-import json
-import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage import task_statements as sql
 from storage.changes import record as record_change
 from storage.database import Database
 from storage.errors import (
-    IdempotencyKeyInFlightError,
-    IdempotencyKeyReusedError,
     QuotaExceededError,
+    RecurrenceNeedsDueDateError,
     StorageError,
     TaskNotFoundError,
+    UnknownListError,
     VersionMismatchError,
 )
+from storage.idempotency import KEY_ATTEMPTS, ClaimLostError, IdempotencyKeys, digest
+from storage.lists import ListRepository
 from storage.models import (
     MAX_ID,
-    PRIORITY_RANK,
-    IdempotencyRecord,
     Priority,
-    SortKey,
-    Task,
-    TaskCount,
     TaskCreate,
     TaskPage,
     TaskPublic,
     TaskQuery,
+    TaskResult,
     TaskUpdate,
     fold,
 )
+from storage.recurrence import next_occurrence
+from storage.task_queries import (
+    ListShape,
+    list_statements,
+    tags_statement,
+)
 from storage.types import utcnow
 
-log = logging.getLogger(__name__)
-
-IDEMPOTENCY_TTL = timedelta(hours=24)
-# A claim older than this belongs to a create whose process died: a create is one short
-# transaction, so a live one is never near it (and one that is, loses its claim safely).
-STALE_CLAIM = timedelta(seconds=30)
-_KEY_ATTEMPTS = 3
 _NO_QUOTA = MAX_ID
-
-_task: sa.Table = Task.__table__  # type: ignore[attr-defined]
-_keys: sa.Table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
-_counts: sa.Table = TaskCount.__table__  # type: ignore[attr-defined]
-_PUBLIC_COLUMNS = [_task.c[name] for name in TaskPublic.model_fields]
-_priority_rank = sa.case(
-    {p.value: rank for p, rank in PRIORITY_RANK.items()}, value=_task.c.priority
-)
-_SORTS: dict[SortKey, Sequence[sa.ColumnElement[Any]]] = {
-    "created_at": (_task.c.created_at.asc(),),
-    "-created_at": (_task.c.created_at.desc(),),
-    # Tasks without a due date go last in both directions.
-    "due_date": (_task.c.due_date.is_(None).asc(), _task.c.due_date.asc()),
-    "-due_date": (_task.c.due_date.is_(None).asc(), _task.c.due_date.desc()),
-    "priority": (_priority_rank.asc(),),
-    "-priority": (_priority_rank.desc(),),
-    "title": (_task.c.title_key.asc(),),
-    "-title": (_task.c.title_key.desc(),),
-}
-
-
-# Statements of the hot paths, built once: building and hashing a statement per call costs
-# more than a primary-key lookup.
-_THIS_TASK = (_task.c.id == sa.bindparam("key_task"), _task.c.user_id == sa.bindparam("key_user"))
-_SELECT_ONE = sa.select(*_PUBLIC_COLUMNS).where(*_THIS_TASK)
-_DELETE = sa.delete(_task).where(*_THIS_TASK).returning(*_PUBLIC_COLUMNS)
-_DELETE_AT_VERSION = (
-    sa.delete(_task)
-    .where(*_THIS_TASK, _task.c.version == sa.bindparam("expected_version"))
-    .returning(*_PUBLIC_COLUMNS)
-)
-_OF_USER = _THIS_TASK[1]
-_INSERT = sa.insert(_task).returning(*_PUBLIC_COLUMNS)
-# The columns a create writes: all but the id.
-_CREATED_COLUMNS = [column.name for column in _task.columns if column.name != "id"]
-_NEW_TASK = sa.select(*(sa.bindparam(name, type_=_task.c[name].type) for name in _CREATED_COLUMNS))
-_UNCOUNT = (
-    sa.update(_counts)
-    .where(_counts.c.user_id == sa.bindparam("key_user"))
-    .values(tasks=_counts.c.tasks - 1)
-)
-
-
-@functools.cache
-def _count_one_more(sqlite: bool) -> sa.Insert:
-    """Count one more task for the user, if that keeps them within `quota`; RETURNING a row
-    only then. The upsert takes the row lock of the user's count and checks the quota against
-    its latest value, so concurrent creates of one user queue and the quota holds exactly."""
-    # The dialect's own INSERT (for ON CONFLICT), imported only for the backend in use.
-    upsert: Any
-    if sqlite:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        upsert = sqlite_insert(_counts)
-    else:
-        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-
-        upsert = postgresql_insert(_counts)
-    statement = upsert.values(user_id=sa.bindparam("key_user"), tasks=1)
-    result: sa.Insert = statement.on_conflict_do_update(
-        index_elements=[_counts.c.user_id],
-        set_={"tasks": _counts.c.tasks + 1},
-        where=_counts.c.tasks < sa.bindparam("quota", type_=sa.Integer()),
-    ).returning(_counts.c.tasks)
-    return result
-
-
-@functools.cache
-def _create_counted() -> sa.Insert:
-    """PostgreSQL: the count and the insert as one statement (no BEGIN/COMMIT, one round
-    trip). The task row is written only if the count returned a row."""
-    counted = _count_one_more(sqlite=False).cte("counted")
-    return (
-        sa.insert(_task)
-        .from_select(_CREATED_COLUMNS, _NEW_TASK.select_from(counted))
-        .returning(*_PUBLIC_COLUMNS)
-        .add_cte(counted)
-    )
-
-
-@functools.cache
-def _delete_counted(guarded: bool) -> sa.Select[Any]:
-    """PostgreSQL: the delete and the count's decrement as one statement."""
-    gone = (_DELETE_AT_VERSION if guarded else _DELETE).cte("gone")
-    how_many = sa.select(sa.func.count()).select_from(gone).scalar_subquery()
-    uncounted = _UNCOUNT.values(tasks=_counts.c.tasks - how_many).cte("uncounted")
-    return sa.select(*gone.c).add_cte(uncounted)
-
-
-@dataclass(frozen=True)
-class _ListShape:
-    """Which filters a listing uses: listings of one shape share their statements."""
-
-    sqlite: bool
-    status: str
-    sort: SortKey
-    query: bool
-    priority: bool
-    tag: bool
-    due_before: bool
-    due_after: bool
-
-
-@functools.cache  # finitely many shapes: 2 backends x 3 statuses x 8 sorts x 32 filter sets
-def _list_statements(shape: _ListShape) -> tuple[sa.Select[Any], sa.Select[Any]]:
-    """The page query and the count of all that match."""
-    conditions: builtins.list[sa.ColumnElement[bool]] = [_OF_USER]
-    if shape.status != "all":
-        conditions.append(_task.c.completed.is_(shape.status == "completed"))
-    if shape.query:
-        # Case-insensitive search is a plain substring test on casefolded columns, so `%` and
-        # `_` mean themselves and both backends agree on all of Unicode.
-        position = sa.func.instr if shape.sqlite else sa.func.strpos
-        needle = sa.bindparam("needle", type_=sa.Text())
-        conditions.append(
-            sa.or_(
-                position(_task.c.title_key, needle) > 0,
-                position(_task.c.description_key, needle) > 0,
-            )
-        )
-    if shape.priority:
-        conditions.append(_task.c.priority == sa.bindparam("priority"))
-    if shape.tag:
-        conditions.append(_has_tag(shape.sqlite))
-    if shape.due_before:
-        conditions.append(_task.c.due_date <= sa.bindparam("due_before", type_=sa.Date()))
-    if shape.due_after:
-        conditions.append(_task.c.due_date >= sa.bindparam("due_after", type_=sa.Date()))
-    page = (
-        sa.select(*_PUBLIC_COLUMNS)
-        .where(*conditions)
-        .order_by(*_SORTS[shape.sort], _task.c.id.asc())
-        .limit(sa.bindparam("page_limit", type_=sa.Integer()))
-        .offset(sa.bindparam("page_offset", type_=sa.Integer()))
-    )
-    counted = sa.select(sa.func.count()).select_from(_task).where(*conditions)
-    return page, counted
-
-
-def _has_tag(sqlite: bool) -> sa.ColumnElement[bool]:
-    if not sqlite:
-        from sqlalchemy.dialects.postgresql import JSONB
-
-        tags = sa.type_coerce(_task.c.tags, JSONB)
-        return tags.contains(sa.bindparam("tag_list", type_=JSONB))
-    each = sa.func.json_each(_task.c.tags).table_valued("value")
-    return sa.exists(sa.select(1).select_from(each).where(each.c.value == sa.bindparam("tag")))
-
-
-@functools.cache
-def _tags_statement(sqlite: bool) -> sa.Select[Any]:
-    """The distinct tags of a user's tasks, the most used first."""
-    if sqlite:
-        each = sa.func.json_each(_task.c.tags).table_valued("value")
-    else:
-        each = sa.func.jsonb_array_elements_text(_task.c.tags).table_valued("value")
-    tag = each.c.value
-    return (
-        sa.select(tag)
-        .select_from(_task)
-        .join(each, sa.true())
-        .where(_OF_USER)
-        .group_by(tag)
-        .order_by(sa.func.count().desc(), tag)
-    )
-
-
-@functools.cache
-def _update_statement(columns: tuple[str, ...], guarded: bool) -> sa.Update:
-    """UPDATE of these columns, only where one differs (a derived key differs only where
-    its source does, so comparing it too changes nothing)."""
-
-    def new(column: str) -> sa.BindParameter[Any]:
-        return sa.bindparam(f"new_{column}", type_=_task.c[column].type)
-
-    conditions = [
-        *_THIS_TASK,
-        sa.or_(*(_task.c[column].is_distinct_from(new(column)) for column in columns)),
-    ]
-    if guarded:
-        conditions.append(_task.c.version == sa.bindparam("expected_version"))
-    values: dict[str, Any] = {column: new(column) for column in columns}
-    values["version"] = _task.c.version + 1
-    # A clock that stepped back never moves updated_at back.
-    values["updated_at"] = sa.case(
-        (_task.c.updated_at > new("updated_at"), _task.c.updated_at), else_=new("updated_at")
-    )
-    return sa.update(_task).where(*conditions).values(values).returning(*_PUBLIC_COLUMNS)
-
-
-# Idempotency keys: claimed before the create, completed in its transaction.
-_THIS_KEY = (_keys.c.user_id == sa.bindparam("key_user"), _keys.c.key == sa.bindparam("idem_key"))
-_CLAIMED = (
-    *_THIS_KEY,
-    _keys.c.response.is_(None),
-    _keys.c.created_at == sa.bindparam("claimed_at", type_=_keys.c.created_at.type),
-)
-_EXPIRE_KEYS = sa.delete(_keys).where(
-    _keys.c.user_id == sa.bindparam("key_user"),
-    _keys.c.created_at < sa.bindparam("expired", type_=_keys.c.created_at.type),
-)
-_SELECT_KEY = sa.select(_keys.c.request_hash, _keys.c.response, _keys.c.created_at).where(
-    *_THIS_KEY
-)
-_COMPLETE_KEY = sa.update(_keys).where(*_CLAIMED).values(response=sa.bindparam("idem_response"))
-_RELEASE_KEY = sa.delete(_keys).where(*_CLAIMED)
-_TAKE_OVER_KEY = (
-    sa.update(_keys)
-    .where(
-        *_THIS_KEY,
-        _keys.c.response.is_(None),
-        _keys.c.created_at == sa.bindparam("seen_at", type_=_keys.c.created_at.type),
-    )
-    .values(request_hash=sa.bindparam("idem_hash"), created_at=sa.bindparam("claimed_at"))
-)
-
-
-@functools.cache
-def _claim_key(sqlite: bool) -> sa.Insert:
-    """Insert the claim unless the key is there; RETURNING a row only when inserted."""
-    insert: Any
-    if sqlite:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        insert = sqlite_insert
-    else:
-        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-
-        insert = postgresql_insert
-    values = {
-        "user_id": sa.bindparam("key_user"),
-        "key": sa.bindparam("idem_key"),
-        "request_hash": sa.bindparam("idem_hash"),
-        "response": None,
-        "created_at": sa.bindparam("claimed_at", type_=_keys.c.created_at.type),
-    }
-    statement: sa.Insert = (
-        insert(_keys).values(values).on_conflict_do_nothing().returning(_keys.c.key)
-    )
-    return statement
 
 
 def _key(user_id: str, task_id: int) -> dict[str, Any]:
     return {"key_user": user_id, "key_task": task_id}
-
-
-class _ClaimLostError(StorageError):
-    """This create's idempotency claim was taken over as stale; its answer is the other's."""
 
 
 class TaskRepository:
@@ -312,6 +61,9 @@ class TaskRepository:
         # Counts are kept without a quota too (one set later is right at once); they never bind.
         self._quota = _NO_QUOTA if quota is None else quota
         self._clock = clock
+        self._keys = IdempotencyKeys(db, clock)
+        # The user's lists: the tools reach them through the task repository they hold.
+        self.lists = ListRepository(db, move_to_inbox=move_to_inbox, clock=clock)
 
     async def create(
         self, user_id: str, data: TaskCreate, *, idempotency_key: str | None = None
@@ -325,24 +77,37 @@ class TaskRepository:
             "version": 1,
             "created_at": now,
             "updated_at": now,
+            "completed_at": now if data.completed else None,
+            "next_id": None,
         }
         if idempotency_key is None:
+            # One transaction: the task, its count and its change in the log.
             async with self._db.writing() as conn:
+                await self._check_list(conn, user_id, data.list_id)
                 return await self._insert(conn, values)
-        digest = _digest(data)
-        for _ in range(_KEY_ATTEMPTS):
-            replay = await self._claim(user_id, idempotency_key, digest, now)
+        request_hash = request_digest(data)
+        for _ in range(KEY_ATTEMPTS):
+            # Each attempt is as new as its claim: a retry after a lost race reads the clock
+            # again (for the claim and the task's timestamps alike).
+            claimed_at, replay = await self._keys.claim(user_id, idempotency_key, request_hash)
             if replay is not None:
-                return replay
+                # Answers recorded before lists and recurrence existed lack their fields.
+                old = {"list_id": None, "recurrence": None, "completed_at": None}
+                return TaskPublic.model_validate({**old, **replay})
+            values.update(created_at=claimed_at, updated_at=claimed_at)
+            if data.completed:
+                values["completed_at"] = claimed_at
             try:
                 async with self._db.writing() as conn:
+                    await self._check_list(conn, user_id, data.list_id)
                     task = await self._insert(conn, values)
-                    await self._complete(conn, user_id, idempotency_key, task, now)
+                    response = task.model_dump(mode="json")
+                    await self._keys.complete(conn, user_id, idempotency_key, claimed_at, response)
                     return task
-            except _ClaimLostError:
+            except ClaimLostError:
                 continue  # taken over as stale: that create's answer (or its claim) decides
             except BaseException:
-                await self._release(user_id, idempotency_key, now)
+                await self._keys.release(user_id, idempotency_key, claimed_at)
                 raise
         raise StorageError("idempotency key contention")
 
@@ -351,13 +116,13 @@ class TaskRepository:
             # No row can have it, and the drivers cannot even send it (an overflow).
             raise TaskNotFoundError(task_id)
         async with self._db.autocommit() as conn:
-            row = (await conn.execute(_SELECT_ONE, _key(user_id, task_id))).one_or_none()
+            row = (await conn.execute(sql.SELECT_ONE, _key(user_id, task_id))).one_or_none()
         if row is None:
             raise TaskNotFoundError(task_id)
         return _public(row)
 
     async def list(self, user_id: str, query: TaskQuery) -> TaskPage:
-        shape = _ListShape(
+        shape = ListShape(
             sqlite=self._db.is_sqlite,
             status=query.status,
             sort=query.sort,
@@ -366,8 +131,9 @@ class TaskRepository:
             tag=query.tag is not None,
             due_before=query.due_before is not None,
             due_after=query.due_after is not None,
+            list=None if query.list_id is None else "none" if query.list_id == "none" else "one",
         )
-        page, counted = _list_statements(shape)
+        page, counted = list_statements(shape)
         parameters: dict[str, Any] = {
             "key_user": user_id,
             "needle": None if query.query is None else fold(query.query),
@@ -376,6 +142,7 @@ class TaskRepository:
             "tag_list": [query.tag],
             "due_before": query.due_before,
             "due_after": query.due_after,
+            "list_id": query.list_id if isinstance(query.list_id, int) else None,
             # One row more than the page: without it, this page is the last, and the total
             # follows from it. Only a longer list needs counting, by an index-only count
             # that costs the same for any length (a count riding on each row as a window
@@ -394,7 +161,7 @@ class TaskRepository:
     async def tags(self, user_id: str) -> builtins.list[str]:
         """Every tag on the user's tasks, once, the most used first."""
         async with self._db.autocommit() as conn:
-            rows = await conn.execute(_tags_statement(self._db.is_sqlite), {"key_user": user_id})
+            rows = await conn.execute(tags_statement(self._db.is_sqlite), {"key_user": user_id})
             return [tag for (tag,) in rows]
 
     async def update(
@@ -408,28 +175,95 @@ class TaskRepository:
         """Apply the given fields. A change to nothing (or to the same values) leaves the
         task, its version and its `updated_at` as they were.
 
-        One UPDATE does it, guarded so that it touches the row only when some value really
-        differs (and the version is the expected one): atomic without a transaction around
-        it. Only when it touches nothing is the row read, to tell which case that was."""
+        Most changes are one UPDATE, guarded so that it touches the row only when some value
+        really differs (and the version is the expected one), in a transaction with its
+        change-log entry. Only when it touches nothing is the row read, to tell which case that was.
+        A change that must be checked against the task or a list as they are (a list to move
+        into, a recurrence and its due date, a completion that may create the next occurrence)
+        reads them in the UPDATE's transaction instead. A completion that created the next
+        occurrence of a recurring task returns a `TaskResult` naming it."""
         await self._check_reachable(user_id, task_id, expected_version)
         given = changes.changes()
         if given:
             values = _column_values(given)
-            statement = _update_statement(tuple(sorted(values)), expected_version is not None)
-            parameters = {f"new_{k}": v for k, v in values.items()}
-            parameters.update(_key(user_id, task_id), new_updated_at=self._clock())
-            if expected_version is not None:
-                parameters["expected_version"] = expected_version
-            async with self._db.writing() as conn:
-                row = (await conn.execute(statement, parameters)).one_or_none()
+            now = self._clock()
+            if _needs_reading(values):
+                result = await self._update_checked(user_id, task_id, values, expected_version, now)
+                if result is not None:
+                    return result
+            else:
+                async with self._db.writing() as conn:
+                    row = await self._apply(conn, user_id, task_id, values, expected_version, now)
                 if row is not None:
-                    task = _public(row)
-                    await record_change(conn, user_id, "updated", task)
-                    return task
+                    return _public(row)
         current = await self.get(user_id, task_id)
         if expected_version is not None and current.version != expected_version:
             raise VersionMismatchError(task_id, expected_version, current.version)
         return current
+
+    async def _update_checked(
+        self,
+        user_id: str,
+        task_id: int,
+        values: dict[str, Any],
+        expected_version: int | None,
+        now: datetime,
+    ) -> TaskPublic | None:
+        """The update in a transaction that first reads (and on PostgreSQL locks) the task; None
+        when it changed nothing."""
+        select = sql.SELECT_CURRENT if self._db.is_sqlite else sql.SELECT_CURRENT.with_for_update()
+        async with self._db.writing() as conn:
+            # The list before the task: a list's deletion locks the list, then its tasks.
+            await self._check_list(conn, user_id, values.get("list_id"))
+            current = (await conn.execute(select, _key(user_id, task_id))).one_or_none()
+            if current is None:
+                raise TaskNotFoundError(task_id)
+            if expected_version is not None and current.version != expected_version:
+                raise VersionMismatchError(task_id, expected_version, current.version)
+            after = {**current._mapping, **values}
+            if after["recurrence"] is not None and after["due_date"] is None:
+                raise RecurrenceNeedsDueDateError(task_id)
+            next_id = None
+            if (
+                values.get("completed") is True
+                and not current.completed
+                and after["recurrence"] is not None
+                and current.next_id is None
+            ):
+                next_id = await self._create_successor(conn, user_id, after, now)
+                if next_id is not None:
+                    values = {**values, "next_id": next_id}
+            row = await self._apply(conn, user_id, task_id, values, expected_version, now)
+        if row is None:
+            return None
+        if next_id is None:
+            return _public(row)
+        return TaskResult.model_validate({**_row_dict(row), "next_task_id": next_id})
+
+    async def _create_successor(
+        self, conn: AsyncConnection, user_id: str, task: dict[str, Any], now: datetime
+    ) -> int | None:
+        """Add the next occurrence of the recurring `task` (as it is being completed); its id,
+        or None when the rule has no more occurrences."""
+        following = next_occurrence(task["recurrence"], task["due_date"])
+        if following is None:
+            return None
+        due_date, rule = following
+        copied = ("title", "description", "priority", "tags")
+        values = {
+            "user_id": user_id,
+            **_column_values({name: task[name] for name in copied}),
+            "list_id": task["list_id"],
+            "recurrence": rule,
+            "due_date": due_date,
+            "completed": False,
+            "completed_at": None,
+            "next_id": None,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
+        return (await self._insert(conn, values)).id
 
     async def delete(
         self, user_id: str, task_id: int, *, expected_version: int | None = None
@@ -442,16 +276,16 @@ class TaskRepository:
             parameters["expected_version"] = expected_version
         if not self._db.is_sqlite:
             async with self._db.writing() as conn:
-                row = (await conn.execute(_delete_counted(guarded), parameters)).one_or_none()
+                row = (await conn.execute(sql.delete_counted(guarded), parameters)).one_or_none()
                 if row is not None:
                     await record_change(conn, user_id, "deleted", _public(row))
         else:
             # SQLite has no DELETE inside WITH: two statements in one transaction.
             async with self._db.writing() as conn:
-                statement = _DELETE_AT_VERSION if guarded else _DELETE
+                statement = sql.DELETE_AT_VERSION if guarded else sql.DELETE
                 row = (await conn.execute(statement, parameters)).one_or_none()
                 if row is not None:
-                    await conn.execute(_UNCOUNT, {"key_user": user_id})
+                    await conn.execute(sql.UNCOUNT, {"key_user": user_id})
                     await record_change(conn, user_id, "deleted", _public(row))
         if row is not None:
             return _public(row)
@@ -472,17 +306,53 @@ class TaskRepository:
             current = await self.get(user_id, task_id)
             raise VersionMismatchError(task_id, expected_version, current.version)
 
+    async def _check_list(self, conn: AsyncConnection, user_id: str, list_id: int | None) -> None:
+        """Raise unless `list_id` is None or one of the user's lists. On PostgreSQL the list
+        stays locked until the caller's transaction ends, so that a deletion of the list waits
+        and then moves the task written meanwhile to the inbox (storage.lists)."""
+        if list_id is None:
+            return
+        statement = (
+            sql.OWN_LIST if self._db.is_sqlite else sql.OWN_LIST.with_for_update(key_share=True)
+        )
+        found = await conn.execute(statement, {"key_list": list_id, "key_user": user_id})
+        if found.one_or_none() is None:
+            raise UnknownListError(list_id)
+
+    async def _apply(
+        self,
+        conn: AsyncConnection,
+        user_id: str,
+        task_id: int,
+        values: dict[str, Any],
+        expected_version: int | None,
+        now: datetime,
+    ) -> sa.Row[Any] | None:
+        """Write the changed columns of one task (every update of a task row goes through
+        here); its row as it now is, or None when nothing differed or the version did not
+        match. The change goes into the log in the caller's transaction."""
+        statement = sql.update_statement(tuple(sorted(values)), expected_version is not None)
+        parameters = {f"new_{k}": v for k, v in values.items()}
+        parameters.update(_key(user_id, task_id), new_updated_at=now)
+        if expected_version is not None:
+            parameters["expected_version"] = expected_version
+        row: sa.Row[Any] | None = (await conn.execute(statement, parameters)).one_or_none()
+        if row is not None:
+            await record_change(conn, user_id, "updated", _public(row))
+        return row
+
     async def _insert(self, conn: AsyncConnection, values: dict[str, Any]) -> TaskPublic:
-        """Insert the task and count it, within the user's quota."""
+        """Insert the task and count it, within the user's quota (every new task row, created
+        or the next occurrence of a recurring one, is written here)."""
         parameters = {**values, "key_user": values["user_id"], "quota": self._quota}
         if self._db.is_sqlite:
             # SQLite has no INSERT inside WITH: two statements in the caller's transaction.
-            counted = await conn.execute(_count_one_more(sqlite=True), parameters)
+            counted = await conn.execute(sql.count_one_more(sqlite=True), parameters)
             inserted = None
             if counted.one_or_none() is not None:
-                inserted = await conn.execute(_INSERT, values)
+                inserted = await conn.execute(sql.INSERT, values)
         else:
-            inserted = await conn.execute(_create_counted(), parameters)
+            inserted = await conn.execute(sql.create_counted(), parameters)
         task = None if inserted is None else inserted.one_or_none()
         if task is None:
             raise QuotaExceededError(self._quota)
@@ -490,66 +360,43 @@ class TaskRepository:
         await record_change(conn, values["user_id"], "created", created)
         return created
 
-    async def _claim(self, user_id: str, key: str, digest: str, now: datetime) -> TaskPublic | None:
-        """Claim the key for a create starting `now` (None), or return the answer of the
-        create that used it before. Raises while another create holds a live claim on it, in
-        this process or another, and when the key was used with other data."""
-        this_key = {"key_user": user_id, "idem_key": key}
-        async with self._db.autocommit() as conn:
-            # Expired keys of this user are dropped here, where they would otherwise be found.
-            await conn.execute(
-                _EXPIRE_KEYS, {"key_user": user_id, "expired": now - IDEMPOTENCY_TTL}
-            )
-            for _ in range(_KEY_ATTEMPTS):
-                claim = {**this_key, "idem_hash": digest, "claimed_at": now}
-                if (await conn.execute(_claim_key(self._db.is_sqlite), claim)).first() is not None:
-                    return None
-                row = (await conn.execute(_SELECT_KEY, this_key)).one_or_none()
-                if row is None:
-                    continue  # released by a create that failed: claim it again
-                if row.request_hash != digest:
-                    raise IdempotencyKeyReusedError(key)
-                if row.response is not None:
-                    return TaskPublic.model_validate(row.response)
-                if row.created_at > now - STALE_CLAIM:
-                    raise IdempotencyKeyInFlightError(key)
-                # Its create died with the claim held (a crashed process): take it over, unless
-                # another request just did.
-                taken = await conn.execute(_TAKE_OVER_KEY, {**claim, "seen_at": row.created_at})
-                if taken.rowcount == 1:
-                    return None
-        raise StorageError("idempotency key contention")
 
-    @staticmethod
-    async def _complete(
-        conn: AsyncConnection, user_id: str, key: str, task: TaskPublic, claimed_at: datetime
-    ) -> None:
-        """Record the create's answer on its claim, in the create's transaction."""
-        parameters = {
-            "key_user": user_id,
-            "idem_key": key,
-            "claimed_at": claimed_at,
-            "idem_response": task.model_dump(mode="json"),
-        }
-        if (await conn.execute(_COMPLETE_KEY, parameters)).rowcount != 1:
-            # The claim was taken over as stale: roll back rather than make a second task.
-            raise _ClaimLostError()
+async def move_to_inbox(
+    conn: AsyncConnection, user_id: str, list_id: int, now: datetime
+) -> builtins.list[TaskPublic]:
+    """Move every task of the list to the inbox, in the caller's transaction (a list's
+    deletion, storage.lists); the tasks as they now are."""
+    parameters = {"key_user": user_id, "key_list": list_id, "moved_at": now}
+    moved = [_public(row) for row in await conn.execute(sql.MOVE_TO_INBOX, parameters)]
+    for task in moved:
+        await record_change(conn, user_id, "updated", task)
+    return moved
 
-    async def _release(self, user_id: str, key: str, claimed_at: datetime) -> None:
-        """Drop the claim of a create that failed, so that a retry can run at once. If even
-        this fails, the claim goes stale and is taken over later."""
-        try:
-            async with self._db.autocommit() as conn:
-                parameters = {"key_user": user_id, "idem_key": key, "claimed_at": claimed_at}
-                await conn.execute(_RELEASE_KEY, parameters)
-        except StorageError:
-            log.warning("could not release an idempotency key claim; it will go stale")
+
+def request_digest(data: TaskCreate) -> str:
+    """What identifies a create's data under its idempotency key. The fields lists and
+    recurrence added count only when set: a key used before they existed still matches."""
+    return digest(data, unless_none=("list_id", "recurrence"))
 
 
 def _public(row: sa.Row[Any]) -> TaskPublic:
     """A task from a result row. A plain dict validates in half the time of `row._mapping`,
     which pydantic can only read key by key from Python."""
-    return TaskPublic.model_validate(dict(zip(row._fields, row, strict=True)))
+    return TaskPublic.model_validate(_row_dict(row))
+
+
+def _row_dict(row: sa.Row[Any]) -> dict[str, Any]:
+    return dict(zip(row._fields, row, strict=True))
+
+
+def _needs_reading(values: dict[str, Any]) -> bool:
+    """Whether a change must be checked against the task or its list as they are."""
+    return (
+        values.get("completed") is True
+        or values.get("list_id") is not None
+        or values.get("recurrence") is not None
+        or ("due_date" in values and values["due_date"] is None)
+    )
 
 
 def _column_values(fields: dict[str, Any]) -> dict[str, Any]:
@@ -563,8 +410,3 @@ def _column_values(fields: dict[str, Any]) -> dict[str, Any]:
     if isinstance(values.get("priority"), Priority):
         values["priority"] = values["priority"].value
     return values
-
-
-def _digest(data: TaskCreate) -> str:
-    canonical = json.dumps(data.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -108,8 +108,11 @@ def test_http_only_arguments_are_hidden_from_the_model(
         "due_date",
         "tags",
         "completed",
+        "list_id",
+        "recurrence",
     }
     assert set(parameters(declarations["delete_task"])["properties"]) == {"task_id"}
+    assert set(parameters(declarations["delete_list"])["properties"]) == {"list_id"}
 
 
 def test_required_arguments_stay_required(

@@ -303,6 +303,7 @@ def test_app_conforms_to_its_openapi_document(case: schemathesis.Case[Any], asgi
     _empty_the_store(asgi_app)
     _fresh_idempotency_key(case)
     _ordered_due_range(case)
+    _existing_list_and_a_rule(case)
     case.call_and_validate()
 
 
@@ -330,6 +331,29 @@ def _ordered_due_range(case: schemathesis.Case[Any]) -> None:
         query["due_after"], query["due_before"] = before, after
 
 
+def _existing_list_and_a_rule(case: schemathesis.Case[Any]) -> None:
+    """A task's `list_id` must name one of the user's lists, and `recurrence` be a rule of the
+    supported subset with a `due_date` beside it: 422s by contract (covered in
+    test_list_routes) that a JSON schema cannot state. Valid data puts the task in no list
+    (the store holds none) and gives a recurring task a rule and a date."""
+    body = case.body
+    if not (
+        isinstance(body, dict)
+        and case.meta is not None
+        and case.meta.generation.mode.is_positive
+        and case.path.startswith("/api/{user_id}/tasks")
+    ):
+        return
+    if body.get("list_id") is not None:
+        body["list_id"] = None
+    if body.get("recurrence") is not None:
+        body["recurrence"] = "FREQ=WEEKLY"
+        body["due_date"] = body.get("due_date") or "2026-12-07"
+    elif "due_date" in body and body["due_date"] is None and case.method == "PATCH":
+        # Clearing the date of a task that repeats is refused; the generated task may repeat.
+        body["recurrence"] = None
+
+
 class _TaskLifecycle(schema.as_state_machine()):  # type: ignore[misc]
     """Chains of calls along the document's links: create a task, then read, replace, change
     and delete it (and find it gone), checking every answer."""
@@ -345,6 +369,7 @@ class _TaskLifecycle(schema.as_state_machine()):  # type: ignore[misc]
         case.path_parameters["user_id"] = USER  # the `parameters` setting is not applied here
         _fresh_idempotency_key(case)
         _ordered_due_range(case)
+        _existing_list_and_a_rule(case)
 
 
 def test_task_lifecycle_follows_the_documented_links(asgi_app: Path) -> None:

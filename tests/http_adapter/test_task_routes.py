@@ -28,6 +28,9 @@ TASK_KEYS = {
     "priority",
     "due_date",
     "tags",
+    "list_id",
+    "recurrence",
+    "completed_at",
     "created_at",
     "updated_at",
 }

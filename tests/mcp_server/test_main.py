@@ -303,7 +303,7 @@ async def test_stdout_carries_only_json_rpc(tmp_path: Path, database_url: str) -
         ), message
     by_id = {m["id"]: m for m in messages if "id" in m}
     assert by_id[1]["result"]["serverInfo"]["name"] == "todo-mcp"
-    assert len(by_id[2]["result"]["tools"]) == 8
+    assert {t["name"] for t in by_id[2]["result"]["tools"]} == TOOL_NAMES
     assert by_id[3]["result"]["isError"] is True
     assert by_id[4]["result"]["isError"] is True
 

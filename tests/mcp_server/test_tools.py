@@ -108,6 +108,10 @@ async def test_tool_annotations_follow_the_spec(client: MCPClient) -> None:
         "delete_task": (False, True, True),
         "add_tasks": (False, False, None),
         "complete_tasks": (False, False, True),
+        "add_list": (False, False, None),
+        "list_lists": (True, False, None),
+        "update_list": (False, False, True),
+        "delete_list": (False, True, True),
     }
 
 

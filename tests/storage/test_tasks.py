@@ -17,6 +17,7 @@ from storage.errors import (
     TaskNotFoundError,
     VersionMismatchError,
 )
+from storage.idempotency import STALE_CLAIM
 from storage.models import (
     IdempotencyRecord,
     Priority,
@@ -25,7 +26,7 @@ from storage.models import (
     TaskQuery,
     TaskUpdate,
 )
-from storage.tasks import STALE_CLAIM, TaskRepository, _digest
+from storage.tasks import TaskRepository, request_digest
 
 ALICE = "alice"
 BOB = "bob"
@@ -701,11 +702,15 @@ _keys = IdempotencyRecord.__table__  # type: ignore[attr-defined]
 
 async def leave_claim(db: Database, key: str, claimed_at: datetime, title: str) -> None:
     """A claim on `key` as a create that is running (or whose process died) leaves it."""
-    digest = _digest(TaskCreate(title=title))
+    request_hash = request_digest(TaskCreate(title=title))
     async with db.writing() as conn:
         await conn.execute(
             sa.insert(_keys).values(
-                user_id=ALICE, key=key, request_hash=digest, response=None, created_at=claimed_at
+                user_id=ALICE,
+                key=key,
+                request_hash=request_hash,
+                response=None,
+                created_at=claimed_at,
             )
         )
 

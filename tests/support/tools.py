@@ -12,5 +12,9 @@ TOOL_NAMES = frozenset(
         "delete_task",
         "add_tasks",
         "complete_tasks",
+        "add_list",
+        "list_lists",
+        "update_list",
+        "delete_list",
     }
 )

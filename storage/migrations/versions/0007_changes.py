@@ -1,7 +1,7 @@
 """The change log: every task write, numbered in commit order, for delta sync and live events.
 
 Revision ID: 0007_changes
-Revises: 0004_shared_limits
+Revises: 0005_lists
 Create Date: 2026-12-07
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 UTC_TIMESTAMP = sa.DateTime(timezone=True)
 
 revision: str = "0007_changes"
-down_revision: str | None = "0004_shared_limits"
+down_revision: str | None = "0005_lists"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
