@@ -146,6 +146,12 @@ class ChatAgent:
         )
 
 
+def _response_part(call_id: str | None, name: str, response: dict[str, Any]) -> types.Part:
+    return types.Part(
+        function_response=types.FunctionResponse(id=call_id, name=name, response=response)
+    )
+
+
 async def _nowhere(_event: Event) -> None:
     pass
 
@@ -223,8 +229,12 @@ class ChatTurn:
                     await self._say(BOUND_REPLY.format(rounds=round_ + 1))
                 return
             self.contents.append(types.Content(role="model", parts=answer.parts))
-            responses = await self._act(answer.function_calls)
-            self.contents.append(types.Content(role="user", parts=responses))
+            # The responses grow as the calls run, so that an interrupted turn's record holds
+            # the result of every call that ran (the others are answered by `well_formed`).
+            responses = types.Content(role="user", parts=[])
+            self.contents.append(responses)
+            assert responses.parts is not None
+            await self._act(answer.function_calls, responses.parts)
         raise AssertionError("the last round forbids function calls")  # pragma: no cover
 
     async def _ask(self, *, final: bool) -> Answer:
@@ -254,13 +264,15 @@ class ChatTurn:
             raise ModelError(502, "The model produced a malformed function call.")
         raise ModelError(502, "The model returned no answer.")
 
-    async def _act(self, function_calls: Sequence[types.FunctionCall]) -> list[types.Part]:
-        """Execute (or hold for consent) the calls of one model answer; their responses."""
+    async def _act(
+        self, function_calls: Sequence[types.FunctionCall], responses: list[types.Part]
+    ) -> None:
+        """Execute (or hold for consent) the calls of one model answer, adding each one's
+        response to `responses` as soon as it has one."""
         destructive = [c for c in function_calls if c.name in self.agent._destructive]
         allowed_now = (
             len(destructive) == 1 and self._deletes == 0 and consent.asks_to_delete(self.message)
         )
-        responses: list[types.Part] = []
         for function_call in function_calls:
             name = function_call.name or ""
             arguments = dict(function_call.args or {})
@@ -273,22 +285,20 @@ class ChatTurn:
                 model_view = await self._propose(name, arguments)
             else:
                 self._deletes += name in self.agent._destructive
-                outcome = await self._execute(function_call.id, name, arguments)
-                model_view = for_model(outcome, arguments)
-            responses.append(
-                types.Part(
-                    function_response=types.FunctionResponse(
-                        id=function_call.id, name=name, response=model_view
-                    )
-                )
-            )
-        return responses
+                await self._execute(function_call.id, name, arguments, responses)
+                continue
+            responses.append(_response_part(function_call.id, name, model_view))
 
     async def _execute(
-        self, call_id: str | None, name: str, arguments: dict[str, Any]
+        self,
+        call_id: str | None,
+        name: str,
+        arguments: dict[str, Any],
+        responses: list[types.Part] | None = None,
     ) -> dict[str, Any]:
-        """Run one tool call and note it; once started, a call is finished and noted even if
-        the turn is cancelled meanwhile, so that the record never misses what was done."""
+        """Run one tool call and note it (and its response to the model, in `responses`);
+        once started, a call is finished and noted even if the turn is cancelled meanwhile, so
+        that the record never misses what was done."""
         event_id = call_id or f"call_{uuid.uuid4().hex[:12]}"
         if name == "list_tasks" and "due" in arguments and "today" not in arguments:
             # "Overdue" and "due today" are the user's day, not the server's.
@@ -303,6 +313,8 @@ class ChatTurn:
             # A failed call is kept as its error; a successful one as its result.
             recorded = outcome if "error" in outcome else outcome["result"]
             self.calls_made.append({"name": name, "arguments": arguments, "result": recorded})
+            if responses is not None:
+                responses.append(_response_part(call_id, name, for_model(outcome, arguments)))
         await self._emit(ToolResultEvent(event_id, name, outcome))
         return outcome
 
