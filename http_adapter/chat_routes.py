@@ -26,6 +26,7 @@ from http_adapter.schemas import ChatRequest
 from http_adapter.shutdown import Shutdown
 from storage.conversations import ConversationRepository
 from storage.errors import (
+    ConversationBusyError,
     ConversationNotFoundError,
     RateLimitedError,
     StorageError,
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 NO_CHAT = "Chat is not configured on this server: set GEMINI_API_KEY to enable it."
 CHAT_SCOPE = "chat"
 CHAT_WINDOW_S = 60.0
+BUSY_RETRY_AFTER_S = 2
 
 
 def chat_routes(
@@ -77,6 +79,9 @@ def chat_routes(
                 # A turn that names no conversation of the user's costs no model call.
                 await limits.give_back(counted)
                 raise
+            except ConversationBusyError as exc:
+                await limits.give_back(counted)
+                return turn_problem(_busy_problem(exc), exc.conversation_id)
         if "text/event-stream" in request.headers.get("accept", ""):
             return TurnStream(turn, keepalive_s, ctx.shutdown)
         try:
@@ -140,6 +145,17 @@ def _storage_problem(exc: StorageError) -> HTTPProblem:
     if isinstance(exc, StorageUnavailableError):
         return HTTPProblem(503, "The database is unavailable right now.")
     return HTTPProblem(500, "The database failed to do this.")
+
+
+def _busy_problem(exc: ConversationBusyError) -> HTTPProblem:
+    # The running turn most likely ends long before its lease would lapse: ask again soon.
+    retry_after = min(exc.retry_after_s, BUSY_RETRY_AFTER_S)
+    return HTTPProblem(
+        409,
+        "This conversation is still answering an earlier message; send this one again when "
+        "that answer is done.",
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 def _model_problem(exc: ModelError) -> HTTPProblem:

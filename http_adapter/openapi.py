@@ -410,6 +410,13 @@ def _chat_paths(
                     },
                     **not_found,
                     **body_errors,
+                    "409": {
+                        **_problem(
+                            "The conversation is still answering an earlier message (a turn "
+                            "at a time); nothing was stored. Retry after Retry-After seconds."
+                        ),
+                        "headers": {"Retry-After": _header("Seconds", {"type": "integer"})},
+                    },
                     "429": {
                         **_problem("Too many chat messages; retry after Retry-After seconds."),
                         "headers": {"Retry-After": _header("Seconds", {"type": "integer"})},

@@ -4,4 +4,4 @@
 and without importing Alembic; a test keeps it equal to the scripts' head.
 """
 
-HEAD = "0004_shared_limits"
+HEAD = "0006_chat_turn_lock"
