@@ -29,7 +29,7 @@ from http_adapter.openapi import build_openapi
 from http_adapter.problems import HTTPProblem, problem_response
 from http_adapter.security_headers import SecurityHeaders, security_headers
 from http_adapter.settings import ApiSettings
-from http_adapter.shutdown import SHUTDOWN_STATE
+from http_adapter.shutdown import SHUTDOWN_STATE, TURN_RECORD_WAIT_S
 from http_adapter.slashes import redirecting_slashes
 from http_adapter.task_routes import task_routes
 from mcp_server.dispatch import ToolDispatcher
@@ -133,6 +133,8 @@ def build_app(settings: ApiSettings) -> Starlette:
                 yield {SHUTDOWN_STATE: ctx.shutdown}
         finally:
             if agent is not None:
+                # Turns cancelled at the end of the grace period are still storing their record.
+                await ctx.shutdown.turns_done(TURN_RECORD_WAIT_S)
                 await agent.aclose()
             await db.dispose()
 

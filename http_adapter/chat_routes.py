@@ -84,13 +84,7 @@ def chat_routes(
                 return turn_problem(_busy_problem(exc), exc.conversation_id)
         if "text/event-stream" in request.headers.get("accept", ""):
             return TurnStream(turn, keepalive_s, ctx.shutdown)
-        try:
-            answer = await turn.run()
-        except ModelError as exc:
-            return turn_problem(_model_problem(exc), turn.conversation_id)
-        except StorageError as exc:
-            return turn_problem(_storage_problem(exc), turn.conversation_id)
-        return JSONResponse(answer)
+        return await _json_turn(turn, ctx.shutdown)
 
     async def list_conversations(request: Request) -> Response:
         user = await ctx.authorize(request)
@@ -119,6 +113,32 @@ def chat_routes(
             {"GET": get_conversation, "DELETE": delete_conversation},
         ),
     ]
+
+
+async def _json_turn(turn: ChatTurn, shutdown: Shutdown) -> Response:
+    """A turn answered as one JSON object. Like a stream, it ends when the shutdown's grace
+    period does (what it did is recorded), with a problem naming its conversation."""
+    answer: dict[str, Any] | None = None
+    with shutdown.turn(), anyio.CancelScope() as turn_scope:
+        async with anyio.create_task_group() as group:
+            group.start_soon(_end_on_shutdown, shutdown, turn_scope)
+            try:
+                answer = await turn.run()
+            except ModelError as exc:
+                return turn_problem(_model_problem(exc), turn.conversation_id)
+            except StorageError as exc:
+                return turn_problem(_storage_problem(exc), turn.conversation_id)
+            finally:
+                group.cancel_scope.cancel()
+    if answer is None:
+        log.info("a chat turn was ended by the shutdown")
+        return turn_problem(SHUTTING_DOWN, turn.conversation_id)
+    return JSONResponse(answer)
+
+
+async def _end_on_shutdown(shutdown: Shutdown, turn_scope: anyio.CancelScope) -> None:
+    await shutdown.wait()
+    turn_scope.cancel()
 
 
 def _conversation_id(request: Request) -> str:
@@ -216,8 +236,8 @@ class TurnStream(Response):
             background.start_soon(self._keep_alive)
             background.start_soon(self._watch_client, receive)
             try:
-                with anyio.CancelScope() as turn_scope:
-                    background.start_soon(self._end_on_shutdown, turn_scope)
+                with self.shutdown.turn(), anyio.CancelScope() as turn_scope:
+                    background.start_soon(_end_on_shutdown, self.shutdown, turn_scope)
                     await self.turn.run(self._event)
                 if turn_scope.cancelled_caught:
                     log.info("a chat stream was ended by the shutdown")
@@ -252,10 +272,6 @@ class TurnStream(Response):
             await anyio.sleep(max(0.0, self._last_sent + self.keepalive_s - time.monotonic()))
             if time.monotonic() - self._last_sent >= self.keepalive_s:
                 await self._write(b": keep-alive\n\n")
-
-    async def _end_on_shutdown(self, turn_scope: anyio.CancelScope) -> None:
-        await self.shutdown.wait()
-        turn_scope.cancel()
 
     async def _watch_client(self, receive: Receive) -> None:
         while (await receive())["type"] != "http.disconnect":
