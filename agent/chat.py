@@ -80,12 +80,19 @@ class ChatAgent:
         conversation_id: str | None,
         *,
         timezone: ZoneInfo | None = None,
+        decision: consent.Decision | None = None,
     ) -> ChatTurn:
         """Find (or open) the conversation, take its turn lease and store the user's message;
         the model is asked only when the returned turn is run (which gives the lease back).
 
+        `decision` is a UI's confirm or cancel action on the delete proposal of the previous
+        reply (`message` may then be empty); a `message` that is a plain yes confirms it too.
+        Either way the model is not asked: the turn carries the proposal out or drops it.
+
         Raises `ConversationNotFoundError` unless the conversation is the user's, and
         `ConversationBusyError` (storing nothing) while another turn of it is running."""
+        if decision is not None and not message.strip():
+            message = consent.DECISION_WORDS[decision]
         if conversation_id is None:
             created = await self.conversations.create(user_id, title_from(message))
             conversation_id = created.id
@@ -111,6 +118,7 @@ class ChatAgent:
                     log.warning("could not release a conversation's turn lease; it will lapse")
             raise
         pending = consent.pending_before(history)
+        confirm_words = decision is None and consent.confirms(message)
         return ChatTurn(
             agent=self,
             user_id=user_id,
@@ -119,7 +127,8 @@ class ChatAgent:
             contents=history_contents(history, self.history_tokens),
             today=datetime.now(timezone or UTC).date(),
             zone=timezone.key if timezone else "UTC",
-            confirmed=pending if consent.confirms(message) else [],
+            confirmed=pending if decision == "confirm" or confirm_words else [],
+            decision=decision,
             lease=lease,
         )
 

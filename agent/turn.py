@@ -33,6 +33,7 @@ from agent.events import (
     Emit,
     Event,
     ModelError,
+    ProposalEvent,
     ToolCallEvent,
     ToolResultEvent,
 )
@@ -81,7 +82,10 @@ class ChatTurn:
     contents: list[types.Content]
     today: date
     zone: str
+    # The proposal the user confirmed, or the UI's decision on it: either means the turn
+    # carries out (or drops) the proposal without asking the model.
     confirmed: list[dict[str, Any]]
+    decision: consent.Decision | None
     lease: str
     calls_made: list[dict[str, Any]] = field(default_factory=list)
     pending: list[dict[str, Any]] = field(default_factory=list)
@@ -89,7 +93,6 @@ class ChatTurn:
     _said: list[str] = field(default_factory=list)
     _round_spoke: bool = False
     _turn_start: int = 0
-    _deletes: int = 0
     _message_id: int | None = None
     _usage: dict[str, int] = field(
         default_factory=lambda: {"input_tokens": 0, "output_tokens": 0, "model_calls": 0}
@@ -114,7 +117,9 @@ class ChatTurn:
         try:
             try:
                 with anyio.fail_after(self.agent.turn_deadline_s):
-                    await (self._carry_out() if self.confirmed else self._converse())
+                    await (
+                        self._carry_out() if self.decision or self.confirmed else self._converse()
+                    )
             except TimeoutError as exc:
                 raise ModelError(
                     504, f"The turn did not finish within {self.agent.turn_deadline_s:g} s."
@@ -197,10 +202,6 @@ class ChatTurn:
     ) -> None:
         """Execute (or hold for consent) the calls of one model answer, adding each one's
         response to `responses` as soon as it has one."""
-        destructive = [c for c in function_calls if c.name in self.agent.destructive_tools]
-        allowed_now = (
-            len(destructive) == 1 and self._deletes == 0 and consent.asks_to_delete(self.message)
-        )
         for function_call in function_calls:
             name = function_call.name or ""
             arguments = dict(function_call.args or {})
@@ -209,10 +210,9 @@ class ChatTurn:
                 model_view: dict[str, Any] = {
                     "error": f"Not run: a turn may make at most {limit} tool calls."
                 }
-            elif name in self.agent.destructive_tools and not allowed_now:
-                model_view = await self._propose(name, arguments)
+            elif name in self.agent.destructive_tools:
+                model_view = await self._propose(function_call.id, arguments)
             else:
-                self._deletes += name in self.agent.destructive_tools
                 await self._execute(function_call.id, name, arguments, responses)
                 continue
             responses.append(_response_part(function_call.id, name, model_view))
@@ -247,36 +247,54 @@ class ChatTurn:
         await self._emit(ToolResultEvent(event_id, name, outcome))
         return outcome
 
-    async def _propose(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
-        """Hold a destructive call for the user's confirmation; what the model is told."""
+    async def _propose(self, call_id: str | None, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Hold a destructive call for the user's confirmation, naming the task as it is now;
+        what the model is told."""
+        task_id = arguments.get("task_id")
+        if task_id is None:
+            return {"error": "Not run: a delete needs the task_id of the task to delete."}
         if len(self.pending) >= consent.MAX_PENDING:
             return {"error": f"Not run: at most {consent.MAX_PENDING} deletions at a time."}
-        title = None
-        task_id = arguments.get("task_id")
-        if task_id is not None:
-            try:
-                found = await self.agent.tools.call(self.user_id, "get_task", {"task_id": task_id})
-            except FastMCPError as exc:
-                return {"error": str(exc) or "The tool failed."}
-            title = found.get("title")
-        if all(p["arguments"] != arguments or p["name"] != name for p in self.pending):
-            self.pending.append({"name": name, "arguments": arguments, "title": title})
+        try:
+            task = await self.agent.tools.call(self.user_id, "get_task", {"task_id": task_id})
+        except FastMCPError as exc:
+            return {"error": str(exc) or "The tool failed."}
+        if all(p["task_id"] != task["id"] for p in self.pending):
+            held = consent.proposal(call_id or f"call_{uuid.uuid4().hex[:12]}", task)
+            self.pending.append(held)
+            await self._emit(ProposalEvent(held["id"], [consent.public(held)]))
         return {"result": {"status": "awaiting_confirmation", "message": AWAITING}}
 
     async def _carry_out(self) -> None:
-        """The user confirmed the proposal of the previous reply: run it, without the model."""
-        done: list[dict[str, Any]] = []
+        """The user's answer to the proposal of the previous reply, without the model: delete
+        each task still at the version proposed, or drop the proposal."""
+        if self.decision == "cancel":
+            await self._say(consent.CANCELLED)
+            return
+        if not self.confirmed:
+            await self._say(consent.NOTHING_PENDING)
+            return
+        deleted: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
         failed: list[str] = []
-        for proposal in self.confirmed:
-            outcome = await self._execute(None, proposal["name"], proposal["arguments"])
+        for held in self.confirmed:
+            arguments = {"task_id": held["task_id"]}
+            try:
+                current = await self.agent.tools.call(self.user_id, "get_task", arguments)
+            except FastMCPError:
+                failed.append(f"{consent.describe([held])} no longer exists.")
+                continue
+            if str(current.get("version")) != held["version"]:
+                changed.append(current)
+                continue
+            # The version goes with the delete too, so a change made meanwhile still wins.
+            arguments["expected_version"] = current["version"]
+            outcome = await self._execute(held["id"], "delete_task", arguments)
             if "error" in outcome:
-                failed.append(outcome["error"])
+                failed.append(str(outcome["error"]))
             else:
-                done.append(proposal)
-        words = f"Deleted {consent.describe(done)}." if done else "Nothing was deleted."
-        if failed:
-            words += " " + " ".join(failed)
-        await self._say(words)
+                deleted.append(current)
+        await self._say(consent.outcome_words(deleted, changed, failed))
 
     async def _say(self, text: str) -> None:
         """Text for the user: every piece streamed is part of the final response, and the

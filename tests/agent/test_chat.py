@@ -159,10 +159,14 @@ async def test_delete_command_deletes_only_that_task(
     other = await add_task(chat_api, ALICE, "Call mom")
     fake_gemini.respond(find_then("groceries", "delete_task", "Deleted 'Buy groceries'."))
 
-    answer = await chat_ok(chat_api, ALICE, "Delete the task 'buy groceries'")
+    proposal = await chat_ok(chat_api, ALICE, "Delete the task 'buy groceries'")
+    assert [c["name"] for c in proposal["tool_calls"]] == ["list_tasks"]
+    assert len(await tasks_of(chat_api, ALICE)) == 2
 
-    assert [c["name"] for c in answer["tool_calls"]] == ["list_tasks", "delete_task"]
-    assert answer["tool_calls"][1]["result"]["id"] == groceries["id"]
+    answer = await chat_ok(chat_api, ALICE, "yes", proposal["conversation_id"])
+
+    assert [c["name"] for c in answer["tool_calls"]] == ["delete_task"]
+    assert answer["tool_calls"][0]["result"]["id"] == groceries["id"]
     gone = await chat_api.client.get(
         f"/api/{ALICE}/tasks/{groceries['id']}", headers=chat_api.auth(ALICE)
     )
