@@ -26,7 +26,7 @@ from fastmcp.exceptions import FastMCPError
 from google.genai import types
 
 from agent import consent
-from agent.compact import for_model
+from agent.compact import TurnBudget
 from agent.events import (
     DeltaEvent,
     DoneEvent,
@@ -94,6 +94,9 @@ class ChatTurn:
     _round_spoke: bool = False
     _turn_start: int = 0
     _message_id: int | None = None
+    _budget: TurnBudget = field(default_factory=TurnBudget)
+    # The tool calls as the conversation stores them: results in the model's bounded view.
+    _stored_calls: list[dict[str, Any]] = field(default_factory=list)
     _usage: dict[str, int] = field(
         default_factory=lambda: {"input_tokens": 0, "output_tokens": 0, "model_calls": 0}
     )
@@ -241,8 +244,11 @@ class ChatTurn:
             # A failed call is kept as its error; a successful one as its result.
             recorded = outcome if "error" in outcome else outcome["result"]
             self.calls_made.append({"name": name, "arguments": arguments, "result": recorded})
+            shown = self._budget.view(outcome, arguments)
+            kept = shown if "error" in shown else shown["result"]
+            self._stored_calls.append({"name": name, "arguments": arguments, "result": kept})
             if responses is not None:
-                responses.append(_response_part(call_id, name, for_model(outcome, arguments)))
+                responses.append(_response_part(call_id, name, shown))
             await self._save(UNFINISHED, [])
         await self._emit(ToolResultEvent(event_id, name, outcome))
         return outcome
@@ -314,7 +320,7 @@ class ChatTurn:
         """Store the reply as it stands: the first time as a new assistant message, then in
         place."""
         conversations = self.agent.conversations
-        calls = self.calls_made or None
+        calls = self._stored_calls or None
         record = turn_record(self.contents[self._turn_start :], pending, self._usage)
         if self._message_id is None:
             stored = await conversations.add_message(
@@ -328,7 +334,7 @@ class ChatTurn:
 
     async def _store_interrupted(self, reason: str) -> None:
         """A turn that ends without an answer still records the tool calls it executed."""
-        if not self.calls_made:
+        if not self._stored_calls:
             return  # nothing was done: the user's message alone tells the story
         with anyio.CancelScope(shield=True):
             try:

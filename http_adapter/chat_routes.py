@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import anyio
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -29,7 +30,7 @@ from agent.events import (
 from http_adapter.context import AppContext
 from http_adapter.endpoints import read_body, route
 from http_adapter.problems import PROBLEM_JSON, HTTPProblem, problem_body
-from http_adapter.schemas import ChatRequest
+from http_adapter.schemas import ChatRequest, MessagePage, error_list
 from http_adapter.shutdown import Shutdown
 from storage.conversations import ConversationRepository
 from storage.errors import (
@@ -101,8 +102,16 @@ def chat_routes(
 
     async def get_conversation(request: Request) -> Response:
         user = await ctx.authorize(request)
+        try:
+            page = MessagePage.model_validate(dict(request.query_params))
+        except ValidationError as exc:
+            raise HTTPProblem(
+                422, "Invalid query parameters.", errors=error_list(exc.errors(), "query")
+            ) from None
         with storage_problems():
-            found = await conversations.detail(user, _conversation_id(request))
+            found = await conversations.detail(
+                user, _conversation_id(request), before=page.before, limit=page.limit
+            )
         return JSONResponse(found.model_dump(mode="json"))
 
     async def delete_conversation(request: Request) -> Response:

@@ -451,13 +451,15 @@ def _chat_paths(
         "/api/{user_id}/conversations/{conversation_id}": {
             "parameters": [user_param, conversation_param],
             "get": {
-                "summary": "A conversation with its messages",
+                "summary": "A conversation with its messages (a page of them, newest last)",
                 "operationId": "getConversation",
+                "parameters": message_page_params(),
                 "responses": {
                     "200": {
                         "description": "The conversation",
                         "content": _json(_ref("ConversationDetail")),
                     },
+                    "422": _problem("A query parameter is invalid."),
                     **not_found,
                     **auth_errors,
                 },
@@ -469,3 +471,24 @@ def _chat_paths(
             },
         },
     }
+
+
+def message_page_params() -> list[dict[str, Any]]:
+    """The query parameters that page a conversation's messages."""
+    return [
+        {
+            "name": "before",
+            "in": "query",
+            "required": False,
+            "description": "Only messages older than this message id (the first id of the "
+            "page shown, to go back further).",
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+        },
+        {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "description": "How many of the newest (older than `before`) messages; default 50.",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+        },
+    ]

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from storage.models import (
+    MAX_ID,
     NoNul,
     PageLimit,
     PageOffset,
@@ -52,6 +53,16 @@ class ListParams(TaskQuery):
     query: SearchText = Field(default=None, alias="q")
     limit: Annotated[PageLimit, QueryInteger] = 100
     offset: Annotated[PageOffset, QueryInteger] = 0
+
+
+class MessagePage(BaseModel):
+    """`GET /conversations/{id}` query string: the last `limit` messages older than message
+    `before` (all the newest when absent), newest last."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    before: Annotated[int, Field(ge=1, le=MAX_ID), QueryInteger] | None = None
+    limit: Annotated[int, Field(ge=1, le=200), QueryInteger] = 50
 
 
 class TaskOut(TaskView):

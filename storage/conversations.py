@@ -85,21 +85,32 @@ class ConversationRepository:
             raise ConversationNotFoundError(conversation_id)
         return ConversationPublic.model_validate(row._mapping)
 
-    async def detail(self, user_id: str, conversation_id: str) -> ConversationDetail:
-        """The conversation with all its messages, oldest first."""
+    async def detail(
+        self,
+        user_id: str,
+        conversation_id: str,
+        *,
+        before: int | None = None,
+        limit: int | None = None,
+    ) -> ConversationDetail:
+        """The conversation with its messages, oldest first: all of them, or the last `limit`
+        of those older than message `before`."""
+        statement = sa.select(*_MESSAGE_COLUMNS).where(
+            _message.c.conversation_id == conversation_id
+        )
+        if before is not None:
+            statement = statement.where(_message.c.id < before)
+        statement = statement.order_by(_message.c.id.desc())
+        if limit is not None:
+            statement = statement.limit(limit)
         async with self._db.autocommit() as conn:
             row = (await conn.execute(self._select(user_id, conversation_id))).one_or_none()
             if row is None:
                 raise ConversationNotFoundError(conversation_id)
-            messages = (
-                await conn.execute(
-                    sa.select(*_MESSAGE_COLUMNS)
-                    .where(_message.c.conversation_id == conversation_id)
-                    .order_by(_message.c.id.asc())
-                )
-            ).all()
+            messages = (await conn.execute(statement)).all()
         return ConversationDetail(
-            **row._mapping, messages=[MessagePublic.model_validate(m._mapping) for m in messages]
+            **row._mapping,
+            messages=[MessagePublic.model_validate(m._mapping) for m in reversed(messages)],
         )
 
     async def list(self, user_id: str) -> builtins.list[ConversationPublic]:
