@@ -33,9 +33,10 @@ def shrunk(response: dict[str, Any]) -> dict[str, Any]:
     return {"result": _compact(response["result"], {}, OLD_LIST_CAP, _OLD_TASK_FIELDS)}
 
 
-# About 4 characters a token: one result at most ~4k tokens, one turn's results ~16k.
-RESULT_CHARS = 16_000
-TURN_RESULT_CHARS = 64_000
+# About 4 characters a token: one result at most ~6k tokens, one turn's results ~20k (a list
+# of 50 tasks with long descriptions fits in one).
+RESULT_CHARS = 24_000
+TURN_RESULT_CHARS = 80_000
 TOO_LARGE = (
     "The call ran, but its result is too large to show ({size} characters); ask for less "
     "(a narrower query, or fewer tasks at a time)."
