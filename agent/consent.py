@@ -1,72 +1,93 @@
 """Consent for destructive tool calls, decided by the server, not by the model.
 
-A destructive call (a tool annotated `destructiveHint`, i.e. `delete_task`) runs at once only
-when it is the only one of its turn and the user's own message asks for a deletion. Any other
-is not run: it becomes a proposal stored with the assistant's reply (in the database, with the
-conversation), and the reply ends with the list of what would be deleted. The user's next
-message carries the proposal out only if, on its own, it is an explicit confirmation ("yes",
-"confirm", "delete them", ...); anything else drops it. Task text the model reads can neither
-make a delete count as asked for nor confirm one: both are read from the user's messages only.
+A destructive call the model makes (a tool annotated `destructiveHint`, i.e. `delete_task`) is
+never run in the turn that makes it: it becomes a proposal naming the task, its title and its
+version (the ETag value, without quotes), stored with the assistant's reply, and the reply ends
+with the server's own list of what would be deleted. It is carried out only by the user's next
+turn: a message that is a plain yes and nothing else ("yes", "ok", "confirm", ...), or the UI's
+confirm decision; anything else drops it. A task changed since the proposal (another version)
+is not deleted, and the reply says so, naming its current title. Task text the model reads can
+neither propose on the user's behalf nor confirm: confirmation comes from the user's turn only.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from storage.conversations import MessageRecord
 
-MAX_PENDING = 50  # destructive calls one proposal may hold
+Decision = Literal["confirm", "cancel"]
 
-_ASKS_TO_DELETE = re.compile(
-    r"\b(delete|deleting|remove|removing|erase|trash|discard|wipe|purge|get rid of)\b", re.I
-)
+MAX_PENDING = 50  # tasks one proposal may hold
+
+# What the stored user message says when a UI decision came without words.
+DECISION_WORDS: dict[Decision, str] = {"confirm": "Confirm", "cancel": "Cancel"}
+
 _CONFIRMATIONS = frozenset(
     {
         "yes",
+        "y",
         "yep",
         "yeah",
         "yes please",
+        "ok",
+        "okay",
+        "ok please",
+        "sure",
         "confirm",
         "confirmed",
         "i confirm",
         "yes confirm",
-        "yes i confirm",
         "go ahead",
         "yes go ahead",
         "do it",
         "yes do it",
-        "delete it",
-        "delete them",
-        "yes delete it",
-        "yes delete them",
-        "yes please delete them",
-        "yes please delete it",
     }
 )
 
 
-def asks_to_delete(message: str) -> bool:
-    return _ASKS_TO_DELETE.search(message) is not None
-
-
 def confirms(message: str) -> bool:
-    """Whether the user's whole message is an explicit yes."""
+    """Whether the user's whole message is a plain yes (punctuation and case aside)."""
     words = re.sub(r"[^\w\s]", " ", message.lower()).split()
     return " ".join(words) in _CONFIRMATIONS
 
 
 def pending_before(messages: Sequence[MessageRecord]) -> list[dict[str, Any]]:
-    """The proposal of the assistant message just before the user's new (last) message."""
+    """The proposal of the assistant message just before the user's new (last) message: each
+    `{"id", "task_id", "title", "version"}` (proposals stored in an older shape lapse)."""
     if len(messages) < 2 or messages[-2].role != "assistant" or messages[-2].turn is None:
         return []
-    pending: list[dict[str, Any]] = messages[-2].turn.get("pending", [])
-    return pending
+    pending = messages[-2].turn.get("pending", [])
+    return [p for p in pending if isinstance(p, dict) and {"task_id", "version"} <= set(p)]
 
 
-def describe(pending: Sequence[dict[str, Any]]) -> str:
-    return ", ".join(_one(p) for p in pending)
+def proposal(call_id: str, task: dict[str, Any]) -> dict[str, Any]:
+    """A proposed delete of `task` (as `get_task` returned it)."""
+    return {
+        "id": call_id,
+        "task_id": task["id"],
+        "title": task.get("title", ""),
+        "version": str(task.get("version", "")),
+    }
+
+
+def public(pending: dict[str, Any]) -> dict[str, Any]:
+    """A proposal as a `ProposalEvent` carries it."""
+    return {"task_id": pending["task_id"], "title": pending["title"], "version": pending["version"]}
+
+
+def quoted(title: str) -> str:
+    """A title in quotes with its quotes and line breaks escaped, so that a title cannot end
+    the quotation and pose as the server's words."""
+    return json.dumps(title, ensure_ascii=False)
+
+
+def describe(tasks: Sequence[dict[str, Any]]) -> str:
+    """`#id "title"` of each task (a proposal, or a task as the tools return it)."""
+    return ", ".join(f"#{t.get('task_id', t.get('id'))} {quoted(str(t['title']))}" for t in tasks)
 
 
 def confirmation_request(pending: Sequence[dict[str, Any]]) -> str:
@@ -78,7 +99,22 @@ def confirmation_request(pending: Sequence[dict[str, Any]]) -> str:
     )
 
 
-def _one(pending: dict[str, Any]) -> str:
-    task_id = pending["arguments"].get("task_id")
-    title = pending.get("title")
-    return f'#{task_id} "{title}"' if title else f"#{task_id}"
+NOTHING_PENDING = "There was nothing waiting for your confirmation, so nothing was deleted."
+CANCELLED = "Cancelled: nothing was deleted."
+
+
+def outcome_words(
+    deleted: Sequence[dict[str, Any]], changed: Sequence[dict[str, Any]], failed: Sequence[str]
+) -> str:
+    """The reply to a confirmation: what was deleted, and what was not and why."""
+    words = f"Deleted {describe(deleted)}." if deleted else "Nothing was deleted."
+    if changed:
+        which = describe(changed)
+        words += (
+            f" Not deleted because it changed after you were asked: {which}."
+            if len(changed) == 1
+            else f" Not deleted because they changed after you were asked: {which}."
+        )
+    if failed:
+        words += " " + " ".join(failed)
+    return words

@@ -6,6 +6,11 @@ message (the model's function calls, our function responses, in the order they h
 the model saw them. Replay appends the reply text as the model's last word. The newest turns are
 replayed as sent; older ones with their tool results shrunk further; and the oldest messages
 drop out when the history would cost more than the budget.
+
+What is stored and what is replayed is always well formed (`well_formed`): every function call
+is followed by exactly one response, so a turn interrupted between the model's calls and their
+responses (a deadline, a shutdown, a crash, or a record stored before this rule) cannot make
+the model refuse every later turn of its conversation.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ RECENT_TURNS = 1  # assistant turns replayed exactly as the model saw them
 CHARS_PER_TOKEN = 4
 
 Contents = list[dict[str, Any]]
+NOT_RUN = "Not run: the turn was interrupted before this call could run."
 
 
 def turn_record(
@@ -32,7 +38,7 @@ def turn_record(
 ) -> dict[str, Any]:
     """What an assistant message keeps of its turn."""
     record: dict[str, Any] = {
-        "contents": [c.model_dump(mode="json", exclude_none=True) for c in contents],
+        "contents": well_formed([c.model_dump(mode="json", exclude_none=True) for c in contents]),
         "usage": usage,
     }
     if pending:
@@ -68,10 +74,63 @@ def _assistant(message: MessageRecord, *, shrink: bool) -> Contents:
     reply = {"role": "model", "parts": [{"text": message.content}]}
     if message.turn is None:
         return [*_legacy(message.tool_calls or []), reply]
-    contents: Contents = message.turn.get("contents", [])
+    contents = well_formed(message.turn.get("contents", []))
     if shrink:
         contents = [_shrink(content) for content in contents]
     return [*contents, reply]
+
+
+def well_formed(contents: Contents) -> Contents:
+    """The contents of a turn with each model turn of function calls followed by one response
+    per call: a call that never ran gets a response saying so, and a response to no call is
+    dropped."""
+    fixed: Contents = []
+    n = 0
+    while n < len(contents):
+        content = contents[n]
+        n += 1
+        parts = content.get("parts", [])
+        calls = [p["function_call"] for p in parts if "function_call" in p]
+        if not calls or content.get("role") != "model":
+            kept = [p for p in parts if "function_response" not in p]
+            if kept:  # responses here answer no call of the turn just before
+                fixed.append({**content, "parts": kept} if len(kept) < len(parts) else content)
+            continue
+        fixed.append(content)
+        given: list[dict[str, Any]] = []
+        if n < len(contents) and contents[n].get("role") == "user":
+            given = [
+                p["function_response"]
+                for p in contents[n].get("parts", [])
+                if "function_response" in p
+            ]
+            n += 1 if given else 0
+        fixed.append({"role": "user", "parts": _answers(calls, given)})
+    return fixed
+
+
+def _answers(calls: list[dict[str, Any]], given: list[dict[str, Any]]) -> Contents:
+    """One response part per call, in the calls' order: its own if it has one (by id, else by
+    name), otherwise one saying that it never ran."""
+    unused = list(given)
+    parts: Contents = []
+    for call in calls:
+        match = next(
+            (
+                r
+                for r in unused
+                if (r.get("id") == call["id"] if call.get("id") else r.get("name") == call["name"])
+            ),
+            None,
+        )
+        if match is None:
+            match = {"name": call.get("name", ""), "response": {"error": NOT_RUN}}
+            if call.get("id"):
+                match["id"] = call["id"]
+        else:
+            unused.remove(match)
+        parts.append({"function_response": match})
+    return parts
 
 
 def _shrink(content: dict[str, Any]) -> dict[str, Any]:

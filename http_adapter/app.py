@@ -34,7 +34,7 @@ from http_adapter.problems import HTTPProblem, problem_response
 from http_adapter.schemas import Health, Liveness, Root
 from http_adapter.security_headers import SecurityHeaders, security_headers
 from http_adapter.settings import ApiSettings
-from http_adapter.shutdown import SHUTDOWN_STATE
+from http_adapter.shutdown import SHUTDOWN_STATE, TURN_RECORD_WAIT_S
 from http_adapter.slashes import redirecting_slashes
 from http_adapter.task_routes import task_handlers
 from mcp_server.dispatch import ToolDispatcher
@@ -157,6 +157,8 @@ def build_app(settings: ApiSettings) -> Starlette:
                     await feed.stop()
         finally:
             if agent is not None:
+                # Turns cancelled at the end of the grace period are still storing their record.
+                await ctx.shutdown.turns_done(TURN_RECORD_WAIT_S)
                 await agent.aclose()
 
     routes = [

@@ -13,17 +13,19 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import anyio
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from agent.events import DeltaEvent, DoneEvent, Event, ModelError, ToolCallEvent
+from agent.events import DeltaEvent, DoneEvent, Event, ModelError, ToolCallEvent, ToolResultEvent
 from http_adapter import route_table
 from http_adapter.context import AppContext
 from http_adapter.endpoints import Handler, read_body
 from http_adapter.operations import Operation
 from http_adapter.problems import (
     CHAT_TURN_FAILED,
+    CONVERSATION_BUSY,
     NO_CHAT,
     PROBLEM_JSON,
     SHUTTING_DOWN,
@@ -32,10 +34,11 @@ from http_adapter.problems import (
     problem_body,
     storage_problem,
 )
-from http_adapter.schemas import ChatRequest
+from http_adapter.schemas import ChatRequest, MessagePage, error_list
 from http_adapter.shutdown import Shutdown
 from storage.conversations import ConversationRepository
 from storage.errors import (
+    ConversationBusyError,
     ConversationNotFoundError,
     RateLimitedError,
     StorageError,
@@ -49,6 +52,7 @@ log = logging.getLogger(__name__)
 
 CHAT_SCOPE = "chat"
 CHAT_WINDOW_S = 60.0
+BUSY_RETRY_AFTER_S = 2
 
 
 def chat_handlers(
@@ -86,15 +90,12 @@ def chat_handlers(
                 # A turn that names no conversation of the user's costs no model call.
                 await limits.give_back(counted)
                 raise
+            except ConversationBusyError as exc:
+                await limits.give_back(counted)
+                return turn_problem(_busy_problem(exc), exc.conversation_id)
         if "text/event-stream" in request.headers.get("accept", ""):
             return TurnStream(turn, keepalive_s, ctx.shutdown)
-        try:
-            answer = await turn.run()
-        except ModelError as exc:
-            return turn_problem(_model_problem(exc), turn.conversation_id)
-        except StorageError as exc:
-            return turn_problem(storage_problem(exc), turn.conversation_id)
-        return JSONResponse(answer)
+        return await _json_turn(turn, ctx.shutdown)
 
     async def list_conversations(request: Request) -> Response:
         user = await ctx.authorize(request)
@@ -104,8 +105,16 @@ def chat_handlers(
 
     async def get_conversation(request: Request) -> Response:
         user = await ctx.authorize(request)
+        try:
+            page = MessagePage.model_validate(dict(request.query_params))
+        except ValidationError as exc:
+            raise HTTPProblem(
+                422, "Invalid query parameters.", errors=error_list(exc.errors(), "query")
+            ) from None
         with storage_problems():
-            found = await conversations.detail(user, _conversation_id(request))
+            found = await conversations.detail(
+                user, _conversation_id(request), before=page.before, limit=page.limit
+            )
         return JSONResponse(found.model_dump(mode="json"))
 
     async def delete_conversation(request: Request) -> Response:
@@ -120,6 +129,32 @@ def chat_handlers(
         route_table.GET_CONVERSATION: get_conversation,
         route_table.DELETE_CONVERSATION: delete_conversation,
     }
+
+
+async def _json_turn(turn: ChatTurn, shutdown: Shutdown) -> Response:
+    """A turn answered as one JSON object. Like a stream, it ends when the shutdown's grace
+    period does (what it did is recorded), with a problem naming its conversation."""
+    answer: dict[str, Any] | None = None
+    with shutdown.turn(), anyio.CancelScope() as turn_scope:
+        async with anyio.create_task_group() as group:
+            group.start_soon(_end_on_shutdown, shutdown, turn_scope)
+            try:
+                answer = await turn.run()
+            except ModelError as exc:
+                return turn_problem(_model_problem(exc), turn.conversation_id)
+            except StorageError as exc:
+                return turn_problem(storage_problem(exc), turn.conversation_id)
+            finally:
+                group.cancel_scope.cancel()
+    if answer is None:
+        log.info("a chat turn was ended by the shutdown")
+        return turn_problem(SHUTTING_DOWN, turn.conversation_id)
+    return JSONResponse(answer)
+
+
+async def _end_on_shutdown(shutdown: Shutdown, turn_scope: anyio.CancelScope) -> None:
+    await shutdown.wait()
+    turn_scope.cancel()
 
 
 def _conversation_id(request: Request) -> str:
@@ -137,6 +172,12 @@ def storage_problems() -> Iterator[None]:
         yield
     except StorageError as exc:
         raise storage_problem(exc) from None
+
+
+def _busy_problem(exc: ConversationBusyError) -> HTTPProblem:
+    # The running turn most likely ends long before its lease would lapse: ask again soon.
+    retry_after = min(exc.retry_after_s, BUSY_RETRY_AFTER_S)
+    return HTTPProblem(409, CONVERSATION_BUSY, headers={"Retry-After": str(retry_after)})
 
 
 def _model_problem(exc: ModelError) -> HTTPProblem:
@@ -194,8 +235,8 @@ class TurnStream(Response):
             background.start_soon(self._keep_alive)
             background.start_soon(self._watch_client, receive)
             try:
-                with anyio.CancelScope() as turn_scope:
-                    background.start_soon(self._end_on_shutdown, turn_scope)
+                with self.shutdown.turn(), anyio.CancelScope() as turn_scope:
+                    background.start_soon(_end_on_shutdown, self.shutdown, turn_scope)
                     await self.turn.run(self._event)
                 if turn_scope.cancelled_caught:
                     log.info("a chat stream was ended by the shutdown")
@@ -218,7 +259,7 @@ class TurnStream(Response):
             await self._write(_sse("delta", {"text": event.text}))
         elif isinstance(event, ToolCallEvent):
             await self._write(_sse("tool_call", asdict(event)))
-        else:
+        elif isinstance(event, ToolResultEvent):
             data = {"id": event.id, "name": event.name, **event.outcome}
             await self._write(_sse("tool_result", data))
 
@@ -230,10 +271,6 @@ class TurnStream(Response):
             await anyio.sleep(max(0.0, self._last_sent + self.keepalive_s - time.monotonic()))
             if time.monotonic() - self._last_sent >= self.keepalive_s:
                 await self._write(b": keep-alive\n\n")
-
-    async def _end_on_shutdown(self, turn_scope: anyio.CancelScope) -> None:
-        await self.shutdown.wait()
-        turn_scope.cancel()
 
     async def _watch_client(self, receive: Receive) -> None:
         while (await receive())["type"] != "http.disconnect":

@@ -133,3 +133,7 @@ NO_CHAT = "Chat is not configured on this server: set GEMINI_API_KEY to enable i
 TOO_MANY_CHAT_MESSAGES = "Too many chat messages; wait a moment before sending another."
 SHUTTING_DOWN = HTTPProblem(503, "The server is shutting down; send the message again.")
 CHAT_TURN_FAILED = "The chat turn failed unexpectedly."
+CONVERSATION_BUSY = (
+    "This conversation is still answering an earlier message; send this one again when that "
+    "answer is done."
+)

@@ -28,6 +28,7 @@ from http_adapter.schemas import (
     ListOut,
     ListParams,
     Liveness,
+    MessagePage,
     Root,
     TaskBody,
     TaskOut,
@@ -317,6 +318,12 @@ CHAT = Operation(
         CONVERSATION_NOT_FOUND,
         *BODY_ERRORS,
         Error(
+            409,
+            "The conversation is still answering an earlier message (a turn at a time); "
+            "nothing was stored. Retry after Retry-After seconds.",
+            headers=(RETRY_AFTER,),
+        ),
+        Error(
             429,
             "Too many chat messages; retry after Retry-After seconds.",
             headers=(RETRY_AFTER,),
@@ -343,10 +350,11 @@ LIST_CONVERSATIONS = Operation(
 GET_CONVERSATION = Operation(
     "GET",
     CONVERSATION,
-    "A conversation with its messages",
+    "A conversation with its messages (a page of them, newest last)",
     operation_id="getConversation",
+    query=MessagePage,
     answers=(Answer(200, "The conversation", ConversationDetail),),
-    errors=(CONVERSATION_NOT_FOUND, *AUTH_ERRORS),
+    errors=(CONVERSATION_NOT_FOUND, Error(422, "A query parameter is invalid."), *AUTH_ERRORS),
 )
 DELETE_CONVERSATION = Operation(
     "DELETE",

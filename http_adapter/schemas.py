@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from storage.models import (
+    MAX_ID,
     ListId,
     ListView,
     NoNul,
@@ -82,6 +83,32 @@ class ListParams(TaskQuery):
     list_id: Annotated[ListId | Literal["none"] | None, BeforeValidator(_list_filter)] = None
     limit: Annotated[PageLimit, QueryInteger] = 100
     offset: Annotated[PageOffset, QueryInteger] = 0
+
+
+class MessagePage(BaseModel):
+    """`GET /conversations/{id}` query string: the last `limit` messages older than message
+    `before` (all the newest when absent), newest last."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    before: (
+        Annotated[
+            int,
+            Field(
+                ge=1,
+                le=MAX_ID,
+                description="only messages older than this message id (the first id of the "
+                "page shown, to go back further)",
+            ),
+            QueryInteger,
+        ]
+        | None
+    ) = None
+    limit: Annotated[
+        int,
+        Field(ge=1, le=200, description="how many of the newest messages (default 50)"),
+        QueryInteger,
+    ] = 50
 
 
 class TaskOut(TaskView):

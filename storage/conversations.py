@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import builtins  # `list` is also a method name below
+import math
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import sqlalchemy as sa
 from pydantic import BaseModel
 
 from storage.database import Database
-from storage.errors import ConversationNotFoundError
+from storage.errors import ConversationBusyError, ConversationNotFoundError
 from storage.models import MAX_TITLE, Conversation, Message
 from storage.types import utcnow
 
@@ -84,21 +85,32 @@ class ConversationRepository:
             raise ConversationNotFoundError(conversation_id)
         return ConversationPublic.model_validate(row._mapping)
 
-    async def detail(self, user_id: str, conversation_id: str) -> ConversationDetail:
-        """The conversation with all its messages, oldest first."""
+    async def detail(
+        self,
+        user_id: str,
+        conversation_id: str,
+        *,
+        before: int | None = None,
+        limit: int | None = None,
+    ) -> ConversationDetail:
+        """The conversation with its messages, oldest first: all of them, or the last `limit`
+        of those older than message `before`."""
+        statement = sa.select(*_MESSAGE_COLUMNS).where(
+            _message.c.conversation_id == conversation_id
+        )
+        if before is not None:
+            statement = statement.where(_message.c.id < before)
+        statement = statement.order_by(_message.c.id.desc())
+        if limit is not None:
+            statement = statement.limit(limit)
         async with self._db.autocommit() as conn:
             row = (await conn.execute(self._select(user_id, conversation_id))).one_or_none()
             if row is None:
                 raise ConversationNotFoundError(conversation_id)
-            messages = (
-                await conn.execute(
-                    sa.select(*_MESSAGE_COLUMNS)
-                    .where(_message.c.conversation_id == conversation_id)
-                    .order_by(_message.c.id.asc())
-                )
-            ).all()
+            messages = (await conn.execute(statement)).all()
         return ConversationDetail(
-            **row._mapping, messages=[MessagePublic.model_validate(m._mapping) for m in messages]
+            **row._mapping,
+            messages=[MessagePublic.model_validate(m._mapping) for m in reversed(messages)],
         )
 
     async def list(self, user_id: str) -> builtins.list[ConversationPublic]:
@@ -158,6 +170,71 @@ class ConversationRepository:
                 await conn.execute(sa.insert(_message).values(values).returning(*_MESSAGE_COLUMNS))
             ).one()
         return MessagePublic.model_validate(row._mapping)
+
+    async def update_message(
+        self,
+        user_id: str,
+        conversation_id: str,
+        message_id: int,
+        content: str,
+        tool_calls: builtins.list[dict[str, Any]] | None,
+        turn: dict[str, Any] | None,
+    ) -> None:
+        """Rewrite a message of the user's conversation (a reply stored as its turn goes on)."""
+        now = self._clock()
+        async with self._db.writing() as conn:
+            touched = await conn.execute(
+                sa.update(_conversation)
+                .where(_conversation.c.id == conversation_id, _conversation.c.user_id == user_id)
+                .values(updated_at=now)
+            )
+            if touched.rowcount == 0:
+                raise ConversationNotFoundError(conversation_id)
+            await conn.execute(
+                sa.update(_message)
+                .where(_message.c.id == message_id, _message.c.conversation_id == conversation_id)
+                .values(content=content.replace("\x00", "\ufffd"), tool_calls=tool_calls, turn=turn)
+            )
+
+    async def claim_turn(self, user_id: str, conversation_id: str, lease_s: float) -> str:
+        """Take the conversation's turn lease for `lease_s` seconds; its token, to give back
+        with `release_turn`. The database decides, so two processes cannot both hold it;
+        a lease whose holder died lapses when it expires. Raises `ConversationBusyError`
+        while another turn holds it, `ConversationNotFoundError` unless it is the user's."""
+        now = self._clock()
+        token = uuid.uuid4().hex
+        mine = (_conversation.c.id == conversation_id, _conversation.c.user_id == user_id)
+        async with self._db.autocommit() as conn:
+            taken = await conn.execute(
+                sa.update(_conversation)
+                .where(
+                    *mine,
+                    sa.or_(
+                        _conversation.c.turn_lease.is_(None),
+                        _conversation.c.turn_lease_until <= now,
+                    ),
+                )
+                .values(turn_lease=token, turn_lease_until=now + timedelta(seconds=lease_s))
+            )
+            if taken.rowcount == 1:
+                return token
+            until = (
+                await conn.execute(sa.select(_conversation.c.turn_lease_until).where(*mine))
+            ).one_or_none()
+        if until is None:
+            raise ConversationNotFoundError(conversation_id)
+        remaining = (until[0] - now).total_seconds() if until[0] is not None else 1
+        raise ConversationBusyError(conversation_id, max(1, math.ceil(remaining)))
+
+    async def release_turn(self, conversation_id: str, token: str) -> None:
+        """Give the turn lease back (a lease already lapsed and taken by another is not
+        touched)."""
+        async with self._db.autocommit() as conn:
+            await conn.execute(
+                sa.update(_conversation)
+                .where(_conversation.c.id == conversation_id, _conversation.c.turn_lease == token)
+                .values(turn_lease=None, turn_lease_until=None)
+            )
 
     async def recent_messages(
         self, user_id: str, conversation_id: str, limit: int = 40

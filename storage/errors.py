@@ -48,6 +48,15 @@ class ConversationNotFoundError(StorageError):
         self.conversation_id = conversation_id
 
 
+class ConversationBusyError(StorageError):
+    """Another chat turn of this conversation is still running (in any process)."""
+
+    def __init__(self, conversation_id: str, retry_after_s: int) -> None:
+        super().__init__(f"conversation {conversation_id} is running a turn")
+        self.conversation_id = conversation_id
+        self.retry_after_s = retry_after_s
+
+
 class QuotaExceededError(StorageError):
     """The user already has as many tasks as one user may have."""
 

@@ -224,6 +224,12 @@ class Conversation(SQLModel, table=True):
     title: str = ColumnField(max_length=MAX_TITLE)
     created_at: datetime = ColumnField(sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = ColumnField(sa_column=Column(UTCDateTime, nullable=False))
+    # The lease of the chat turn running in this conversation (one at a time, whichever
+    # process runs it); it lapses at `turn_lease_until` should that process die mid-turn.
+    turn_lease: str | None = ColumnField(default=None, max_length=36, nullable=True)
+    turn_lease_until: datetime | None = ColumnField(
+        default=None, sa_column=Column(UTCDateTime, nullable=True)
+    )
 
 
 class Message(SQLModel, table=True):

@@ -159,10 +159,14 @@ async def test_delete_command_deletes_only_that_task(
     other = await add_task(chat_api, ALICE, "Call mom")
     fake_gemini.respond(find_then("groceries", "delete_task", "Deleted 'Buy groceries'."))
 
-    answer = await chat_ok(chat_api, ALICE, "Delete the task 'buy groceries'")
+    proposal = await chat_ok(chat_api, ALICE, "Delete the task 'buy groceries'")
+    assert [c["name"] for c in proposal["tool_calls"]] == ["list_tasks"]
+    assert len(await tasks_of(chat_api, ALICE)) == 2
 
-    assert [c["name"] for c in answer["tool_calls"]] == ["list_tasks", "delete_task"]
-    assert answer["tool_calls"][1]["result"]["id"] == groceries["id"]
+    answer = await chat_ok(chat_api, ALICE, "yes", proposal["conversation_id"])
+
+    assert [c["name"] for c in answer["tool_calls"]] == ["delete_task"]
+    assert answer["tool_calls"][0]["result"]["id"] == groceries["id"]
     gone = await chat_api.client.get(
         f"/api/{ALICE}/tasks/{groceries['id']}", headers=chat_api.auth(ALICE)
     )
@@ -358,7 +362,9 @@ async def test_conversation_shows_its_messages(chat_api: Api, fake_gemini: FakeG
         None,
     )
     assert (assistant["role"], assistant["content"]) == ("assistant", "Added 'Buy groceries'.")
-    assert assistant["tool_calls"] == answer["tool_calls"]
+    # The conversation keeps the compact view of each result; the answer had it in full.
+    [made] = answer["tool_calls"]
+    assert assistant["tool_calls"] == [{**made, "result": model_view(made["result"])}]
     created = [datetime.fromisoformat(m["created_at"]) for m in detail["messages"]]
     assert all(moment.utcoffset() is not None for moment in created)
     assert created[0] <= created[1]
@@ -424,12 +430,11 @@ async def test_chat_tool_calls_act_on_the_users_own_tasks(
 
     answer = await chat_ok(chat_api, BOB, "Delete every task you can find")
 
-    listed, delete = answer["tool_calls"]
+    # The delete is not even proposed: Alice's task is not found for Bob.
+    [listed] = answer["tool_calls"]
     assert [t["title"] for t in listed["result"]["tasks"]] == ["Bob's chores"]
-    assert set(delete["result"]) == {"error"}
-    assert f"Task {alices['id']} not found" in delete["result"]["error"]
     [sent_back] = fake_gemini.requests[2].function_responses()
-    assert sent_back["response"] == {"error": delete["result"]["error"]}
+    assert f"Task {alices['id']} not found" in sent_back["response"]["error"]
     assert [t["title"] for t in await tasks_of(chat_api, ALICE)] == ["Alice's secret plan"]
     assert [t["title"] for t in await tasks_of(chat_api, BOB)] == ["Bob's chores"]
 
@@ -780,9 +785,10 @@ async def test_streamed_turn_reports_tool_calls_deltas_and_done(
     assert done["usage"]["input_tokens"] > 500
     assert 0 < done["usage"]["output_tokens"] < 100
     assert all(r.stream and r.query.get("alt") == "sse" for r in fake_gemini.requests)
-    # What was stored is what the JSON answer would have said.
+    # What was stored is what the JSON answer would have said, results in their compact view.
     stored = (await conversation(chat_api, ALICE, done["conversation_id"]))["messages"][-1]
-    assert (stored["content"], stored["tool_calls"]) == (done["response"], done["tool_calls"])
+    compact = [{**c, "result": model_view(c["result"])} for c in done["tool_calls"]]
+    assert (stored["content"], stored["tool_calls"]) == (done["response"], compact)
 
 
 async def test_streamed_tool_error_is_a_tool_result_with_an_error(

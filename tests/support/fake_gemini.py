@@ -14,7 +14,12 @@ request body is recorded in `fake.requests`.
 
 Like Gemini 3, the fake signs every function-call part it sends (`thoughtSignature`) and answers
 400 to a request whose current turn (the contents after the user's last text) holds one of its
-function calls without that signature. Answers carry `usageMetadata` (about 4 characters a token).
+function calls without that signature. Like the real API, it also answers 400, with the API's
+own words, to contents that are not well formed: a model turn of function calls not followed by
+a user turn holding exactly one response per call (same names, same ids), a function response
+turn that does not follow a function call turn, or a function call turn that follows neither a
+user turn nor a function response turn. Answers carry `usageMetadata` (about 4 characters a
+token).
 """
 
 from __future__ import annotations
@@ -253,6 +258,29 @@ class ModelRequest:
                     unsigned.append(call_id)
         return unsigned
 
+    def malformed_contents(self) -> str | None:
+        """What the real API says of these contents when they are not well formed, or None."""
+        contents = self.contents
+        for n, content in enumerate(contents):
+            parts = content.get("parts", [])
+            calls = [p["functionCall"] for p in parts if "functionCall" in p]
+            responses = [p["functionResponse"] for p in parts if "functionResponse" in p]
+            previous = contents[n - 1] if n > 0 else None
+            if responses and not (previous and _calls_of(previous)):
+                return _RESPONSE_WITHOUT_CALL
+            if not calls:
+                continue
+            if content.get("role") != "model" or previous is None or previous.get("role") != "user":
+                return _CALL_OUT_OF_PLACE
+            following = contents[n + 1] if n + 1 < len(contents) else None
+            answered = []
+            if following is not None and following.get("role") == "user":
+                parts = following.get("parts", [])
+                answered = [p["functionResponse"] for p in parts if "functionResponse" in p]
+            if not _pairs(calls, answered):
+                return _UNPAIRED_CALLS
+        return None
+
     def last_user_text(self) -> str:
         for content in reversed(self.contents):
             texts = [p["text"] for p in content.get("parts", []) if "text" in p]
@@ -283,6 +311,7 @@ class FakeGemini:
         self._responder: Responder | None = None
         self._requests: list[ModelRequest] = []
         self.unscripted = 0
+        self.refused: list[str] = []  # why each refused request was refused
         self._socket: socket.socket | None = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -339,11 +368,15 @@ class FakeGemini:
                 body=json.loads(await request.body()),
             )
             unsigned = received.unsigned_calls()
+            refusal = received.malformed_contents()
             if unsigned:
+                refusal = _MISSING_SIGNATURE.format(unsigned[0])
+            if refusal is not None:
                 with self._lock:
                     self._requests.append(received)
+                    self.refused.append(refusal)
                     self._arrived.notify_all()
-                return _error_response(Fail(400, _MISSING_SIGNATURE.format(unsigned[0])))
+                return _error_response(Fail(400, refusal))
             action = self._next(received)
             if isinstance(action, Hang):
                 assert self._release is not None
@@ -435,6 +468,36 @@ _MISSING_SIGNATURE = (
     "Function call is missing a thought_signature in functionCall parts. This is required for "
     "tools to work correctly (call {})."
 )
+
+
+_UNPAIRED_CALLS = (
+    "Please ensure that the number of function response parts is equal to the number of "
+    "function call parts of the function call turn."
+)
+_RESPONSE_WITHOUT_CALL = (
+    "Please ensure that function response turn comes immediately after a function call turn."
+)
+_CALL_OUT_OF_PLACE = (
+    "Please ensure that function call turn comes immediately after a user turn or after a "
+    "function response turn."
+)
+
+
+def _calls_of(content: Mapping[str, Any]) -> list[dict[str, Any]]:
+    if content.get("role") != "model":
+        return []
+    return [p["functionCall"] for p in content.get("parts", []) if "functionCall" in p]
+
+
+def _pairs(calls: list[dict[str, Any]], responses: list[dict[str, Any]]) -> bool:
+    """Whether `responses` answer `calls` one to one: same names, and the same ids where the
+    calls have them."""
+    if len(calls) != len(responses):
+        return False
+    if sorted(c.get("name", "") for c in calls) != sorted(r.get("name", "") for r in responses):
+        return False
+    call_ids = sorted(c["id"] for c in calls if c.get("id"))
+    return not call_ids or call_ids == sorted(r.get("id") or "" for r in responses)
 
 
 def _usage(request: ModelRequest, action: Reply | BreakStream) -> dict[str, int]:

@@ -1,7 +1,7 @@
 """The change log: every task write, numbered in commit order, for delta sync and live events.
 
 Revision ID: 0007_changes
-Revises: 0005_lists
+Revises: 0006_chat_turn_lock
 Create Date: 2026-12-07
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 UTC_TIMESTAMP = sa.DateTime(timezone=True)
 
 revision: str = "0007_changes"
-down_revision: str | None = "0005_lists"
+down_revision: str | None = "0006_chat_turn_lock"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
