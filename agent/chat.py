@@ -33,6 +33,7 @@ from agent.events import (
     Emit,
     Event,
     ModelError,
+    ProposalEvent,
     ToolCallEvent,
     ToolResultEvent,
 )
@@ -270,7 +271,7 @@ class ChatTurn:
                     "error": f"Not run: a turn may make at most {limit} tool calls."
                 }
             elif name in self.agent._destructive and not allowed_now:
-                model_view = await self._propose(name, arguments)
+                model_view = await self._propose(function_call.id, name, arguments)
             else:
                 self._deletes += name in self.agent._destructive
                 outcome = await self._execute(function_call.id, name, arguments)
@@ -306,7 +307,9 @@ class ChatTurn:
         await self._emit(ToolResultEvent(event_id, name, outcome))
         return outcome
 
-    async def _propose(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    async def _propose(
+        self, call_id: str | None, name: str, arguments: dict[str, Any]
+    ) -> dict[str, Any]:
         """Hold a destructive call for the user's confirmation; what the model is told."""
         if len(self.pending) >= consent.MAX_PENDING:
             return {"error": f"Not run: at most {consent.MAX_PENDING} deletions at a time."}
@@ -318,6 +321,8 @@ class ChatTurn:
             except FastMCPError as exc:
                 return {"error": str(exc) or "The tool failed."}
             title = found.get("title")
+            proposed = {"task_id": task_id, "title": title, "version": str(found.get("version"))}
+            await self._emit(ProposalEvent(call_id or f"call_{uuid.uuid4().hex[:12]}", [proposed]))
         if all(p["arguments"] != arguments or p["name"] != name for p in self.pending):
             self.pending.append({"name": name, "arguments": arguments, "title": title})
         return {"result": {"status": "awaiting_confirmation", "message": AWAITING}}

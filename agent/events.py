@@ -45,5 +45,13 @@ class DoneEvent:
     answer: dict[str, Any]
 
 
-Event = ToolCallEvent | ToolResultEvent | DeltaEvent | DoneEvent
+@dataclass(frozen=True)
+class ProposalEvent:
+    """A delete the model proposed: carried out only if the user confirms it next."""
+
+    id: str  # the function call id of the proposed delete
+    proposals: list[dict[str, Any]]  # each {"task_id": int, "title": str, "version": str}
+
+
+Event = ToolCallEvent | ToolResultEvent | DeltaEvent | DoneEvent | ProposalEvent
 Emit = Callable[[Event], Awaitable[None]]

@@ -18,6 +18,8 @@ from starlette.routing import Route
 
 from http_adapter.auth import TokenVerifier, signing_secret
 from http_adapter.chat_routes import chat_routes
+from http_adapter.chat_turns import TurnStarter
+from http_adapter.chatkit_route import chatkit_routes
 from http_adapter.context import AppContext
 from http_adapter.docs import docs_routes, home_page, wants_html
 from http_adapter.hosts import HostGuard
@@ -145,6 +147,7 @@ def build_app(settings: ApiSettings) -> Starlette:
         Route(METADATA_PATH, protected_resource_metadata(ctx), methods=["GET"]),
         *task_routes(ctx),
         *chat_routes(ctx, conversations, agent, RateLimits(db)),
+        *chatkit_routes(TurnStarter(ctx, conversations, agent, RateLimits(db))),
         Route("/mcp", McpGuard(mcp_app, ctx)),
     ]
     if metrics is not None:

@@ -18,7 +18,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from agent.events import DeltaEvent, DoneEvent, Event, ModelError, ToolCallEvent
+from agent.events import (
+    DeltaEvent,
+    DoneEvent,
+    Event,
+    ModelError,
+    ToolCallEvent,
+    ToolResultEvent,
+)
 from http_adapter.context import AppContext
 from http_adapter.endpoints import read_body, route
 from http_adapter.problems import PROBLEM_JSON, HTTPProblem, problem_body
@@ -224,7 +231,7 @@ class TurnStream(Response):
             await self._write(_sse("delta", {"text": event.text}))
         elif isinstance(event, ToolCallEvent):
             await self._write(_sse("tool_call", asdict(event)))
-        else:
+        elif isinstance(event, ToolResultEvent):
             data = {"id": event.id, "name": event.name, **event.outcome}
             await self._write(_sse("tool_result", data))
 

@@ -1,0 +1,99 @@
+"""Starting a chat turn for the chat UIs' protocols (ChatKit, AI SDK): the same rate limit,
+conversations and agent as `/chat`, and one place that turns a UI's confirm or cancel action
+into what the agent understands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from agent.events import ModelError
+from http_adapter.chat_routes import CHAT_SCOPE, CHAT_WINDOW_S, NO_CHAT
+from http_adapter.context import AppContext
+from http_adapter.problems import HTTPProblem
+from storage.conversations import ConversationRepository, title_from
+from storage.errors import (
+    ConversationNotFoundError,
+    RateLimitedError,
+    StorageError,
+    StorageUnavailableError,
+)
+from storage.limits import RateLimits
+
+if TYPE_CHECKING:
+    from agent.chat import ChatAgent, ChatTurn
+
+NOT_FOUND = "Conversation not found."
+
+
+def decision_message(approve: bool) -> str:
+    """The user message a UI's confirm (or cancel) action on a delete proposal stands for.
+
+    The agent carries out a proposal when the next message is a plain yes, and drops it on
+    anything else, so the action is that message: stored, and read by the agent, like typed text.
+    """
+    return "yes" if approve else "no"
+
+
+@dataclass
+class TurnStarter:
+    ctx: AppContext
+    conversations: ConversationRepository
+    agent: ChatAgent | None
+    limits: RateLimits
+
+    async def start(
+        self, user: str, message: str, conversation_id: str, *, create: bool = False
+    ) -> ChatTurn:
+        """Count the turn against the user's limit, store the message and hand back the turn
+        (not yet run). `create` opens the conversation of that id if it does not exist.
+        Raises `HTTPProblem` (429, 404, 503) for what stops the turn from starting."""
+        agent = self.require_agent()
+        settings = self.ctx.settings
+        try:
+            counted = await self.limits.count(
+                CHAT_SCOPE, user, limit=settings.chat_rate_limit, window_s=CHAT_WINDOW_S
+            )
+        except RateLimitedError as exc:
+            raise HTTPProblem(
+                429,
+                "Too many chat messages; wait a moment before sending another.",
+                headers={"Retry-After": str(exc.retry_after_s)},
+            ) from None
+        except StorageError as exc:
+            raise storage_problem(exc) from None
+        try:
+            if create:
+                await self.conversations.open(user, conversation_id, title_from(message))
+            return await agent.start(user, message, conversation_id)
+        except ConversationNotFoundError:
+            # A turn that names no conversation of the user's costs no model call.
+            await self.limits.give_back(counted)
+            raise HTTPProblem(404, NOT_FOUND) from None
+        except StorageError as exc:
+            raise storage_problem(exc) from None
+
+    def require_agent(self) -> ChatAgent:
+        if self.agent is None:
+            raise HTTPProblem(503, NO_CHAT)
+        return self.agent
+
+
+def storage_problem(exc: StorageError) -> HTTPProblem:
+    if isinstance(exc, ConversationNotFoundError):
+        return HTTPProblem(404, NOT_FOUND)
+    if isinstance(exc, StorageUnavailableError):
+        return HTTPProblem(503, "The database is unavailable right now.")
+    return HTTPProblem(500, "The database failed to do this.")
+
+
+def turn_failure(exc: Exception) -> HTTPProblem | None:
+    """What a running turn's failure tells the user; None for a failure nobody foresaw."""
+    if isinstance(exc, HTTPProblem):
+        return exc
+    if isinstance(exc, ModelError):
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        return HTTPProblem(exc.status, exc.detail, headers=headers)
+    if isinstance(exc, StorageError):
+        return storage_problem(exc)
+    return None

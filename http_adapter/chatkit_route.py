@@ -1,0 +1,75 @@
+"""`POST /api/{user_id}/chatkit`: the ChatKit server protocol, when the `chatkit` extra is
+installed.
+
+`openai-chatkit` imports `openai` and `openai-agents`, a second or more of start-up that most
+servers never use: it is imported the first time the route is asked (in a worker thread, so
+that the server keeps answering meanwhile), never at start. Without the extra the route
+answers 501 saying how to install it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import TYPE_CHECKING
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from http_adapter.chat_turns import TurnStarter
+from http_adapter.endpoints import MAX_BODY_BYTES, route
+from http_adapter.problems import HTTPProblem
+
+if TYPE_CHECKING:
+    from http_adapter.chatkit_server import TodoChatKitServer
+
+NOT_INSTALLED = (
+    "ChatKit is not enabled on this server: install the chatkit extra "
+    "(pip install 'todo-mcp[chatkit]') and restart it."
+)
+
+
+def chatkit_available() -> bool:
+    try:
+        return importlib.util.find_spec("chatkit") is not None
+    except ValueError:  # a package blocked or half-imported (sys.modules holds None)
+        return False
+
+
+def chatkit_routes(starter: TurnStarter) -> list[Route]:
+    ctx = starter.ctx
+    server: TodoChatKitServer | None = None
+    loading = anyio.Lock()
+
+    async def load() -> TodoChatKitServer:
+        nonlocal server
+        async with loading:
+            if server is None:
+                module = await anyio.to_thread.run_sync(
+                    importlib.import_module, "http_adapter.chatkit_server"
+                )
+                server = module.TodoChatKitServer(starter.conversations, starter)
+        return server
+
+    async def chatkit(request: Request) -> Response:
+        user = await ctx.authorize(request)
+        if not chatkit_available():
+            raise HTTPProblem(501, NOT_INSTALLED)
+        starter.require_agent()
+        body = await _body(request)
+        return await (await load()).answer(body, user)
+
+    return [route("/api/{user_id}/chatkit", {"POST": chatkit})]
+
+
+async def _body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise HTTPProblem(413, "The request body is larger than 64 KiB.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise HTTPProblem(413, "The request body is larger than 64 KiB.")
+    return bytes(body)
