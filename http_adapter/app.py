@@ -16,6 +16,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from http_adapter.ai_sdk_stream import ai_sdk_routes
 from http_adapter.auth import TokenVerifier, signing_secret
 from http_adapter.chat_routes import chat_routes
 from http_adapter.chat_turns import TurnStarter
@@ -147,7 +148,8 @@ def build_app(settings: ApiSettings) -> Starlette:
         Route(METADATA_PATH, protected_resource_metadata(ctx), methods=["GET"]),
         *task_routes(ctx),
         *chat_routes(ctx, conversations, agent, RateLimits(db)),
-        *chatkit_routes(TurnStarter(ctx, conversations, agent, RateLimits(db))),
+        *chatkit_routes(starter := TurnStarter(ctx, conversations, agent, RateLimits(db))),
+        *ai_sdk_routes(starter),
         Route("/mcp", McpGuard(mcp_app, ctx)),
     ]
     if metrics is not None:

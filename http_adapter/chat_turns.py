@@ -4,10 +4,15 @@ into what the agent understands."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from agent.events import ModelError
+from starlette.requests import Request
+
+from agent.events import Event, ModelError
 from http_adapter.chat_routes import CHAT_SCOPE, CHAT_WINDOW_S, NO_CHAT
 from http_adapter.context import AppContext
 from http_adapter.problems import HTTPProblem
@@ -97,3 +102,41 @@ def turn_failure(exc: Exception) -> HTTPProblem | None:
     if isinstance(exc, StorageError):
         return storage_problem(exc)
     return None
+
+
+async def turn_events(turn: ChatTurn) -> AsyncIterator[Event]:
+    """The turn's events as they come, run in a task of its own; its failure is raised after
+    the last event. When the reader stops (the client stopped the answer or left), the turn is
+    cancelled, and records what it did as any interrupted turn does."""
+    queue: asyncio.Queue[Event | None] = asyncio.Queue()
+
+    async def run() -> None:
+        try:
+            await turn.run(queue.put)
+        finally:
+            queue.put_nowait(None)
+
+    task = asyncio.create_task(run())
+    try:
+        while (event := await queue.get()) is not None:
+            yield event
+        await task
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+
+
+async def read_bytes(request: Request, limit: int) -> bytes:
+    """The request body, 413 beyond `limit` bytes."""
+    too_large = HTTPProblem(413, f"The request body is larger than {limit // 1024} KiB.")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from http_adapter.chat_turns import TurnStarter
+from http_adapter.chat_turns import TurnStarter, read_bytes
 from http_adapter.endpoints import MAX_BODY_BYTES, route
 from http_adapter.problems import HTTPProblem
 
@@ -57,19 +57,7 @@ def chatkit_routes(starter: TurnStarter) -> list[Route]:
         if not chatkit_available():
             raise HTTPProblem(501, NOT_INSTALLED)
         starter.require_agent()
-        body = await _body(request)
+        body = await read_bytes(request, MAX_BODY_BYTES)
         return await (await load()).answer(body, user)
 
     return [route("/api/{user_id}/chatkit", {"POST": chatkit})]
-
-
-async def _body(request: Request) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise HTTPProblem(413, "The request body is larger than 64 KiB.")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise HTTPProblem(413, "The request body is larger than 64 KiB.")
-    return bytes(body)

@@ -9,8 +9,6 @@ sync actions) get ChatKit's error form with a sentence saying so.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -33,8 +31,7 @@ from chatkit.types import (
 from pydantic import TypeAdapter, ValidationError
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from agent.events import Event
-from http_adapter.chat_turns import TurnStarter, decision_message, turn_failure
+from http_adapter.chat_turns import TurnStarter, decision_message, turn_events, turn_failure
 from http_adapter.chatkit_items import (
     CANCEL_ACTION,
     CONFIRM_ACTION,
@@ -158,33 +155,15 @@ class TodoChatKitServer(ChatKitServer[RequestContext]):
 
 
 async def _run(turn: ChatTurn, live: LiveItems) -> AsyncIterator[ThreadStreamEvent]:
-    """The turn's events as ChatKit events. The turn runs in its own task; when the client
-    stops the stream, it is cancelled, and records what it did as any interrupted turn does."""
-    queue: asyncio.Queue[Event | None] = asyncio.Queue()
-
-    async def run() -> None:
-        try:
-            await turn.run(queue.put)
-        finally:
-            queue.put_nowait(None)
-
-    task = asyncio.create_task(run())
     try:
-        while (event := await queue.get()) is not None:
+        async for event in turn_events(turn):
             for frame in live.frames(event):
                 yield frame
-        try:
-            await task
-        except Exception as exc:
-            problem = turn_failure(exc)
-            if problem is None:
-                raise
-            raise _stream_error(problem) from None
-    finally:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+    except Exception as exc:
+        problem = turn_failure(exc)
+        if problem is None:
+            raise
+        raise _stream_error(problem) from None
 
 
 def _stream_error(problem: HTTPProblem) -> CustomStreamError:
