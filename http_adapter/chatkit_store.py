@@ -18,7 +18,12 @@ from chatkit.types import Attachment, Page, ThreadItem, ThreadMetadata, UserMess
 from http_adapter.chat_turns import TurnStarter
 from http_adapter.chatkit_items import stored_items
 from http_adapter.problems import HTTPProblem
-from storage.conversations import ConversationPublic, ConversationRepository, MessageRecord
+from storage.conversations import (
+    ConversationPublic,
+    ConversationRepository,
+    MessageRecord,
+    title_from,
+)
 from storage.errors import ConversationNotFoundError
 
 if TYPE_CHECKING:
@@ -36,6 +41,8 @@ class RequestContext:
     turn: ChatTurn | None = None
     base: str = ""  # the id of the turn's user message, which names its items
     failure: HTTPProblem | None = None
+    new_thread: str | None = None  # a thread created by this request, stored with its message
+    titled: tuple[str, str] | None = None  # (thread, title) as stored by this request
 
 
 class ConversationStore(Store[RequestContext]):
@@ -50,8 +57,14 @@ class ConversationStore(Store[RequestContext]):
         return _thread(await self._conversation(context.user, thread_id))
 
     async def save_thread(self, thread: ThreadMetadata, context: RequestContext) -> None:
-        found = await self.conversations.open(context.user, thread.id, thread.title or "")
-        if thread.title and thread.title != found.title:
+        if thread.title is None:
+            # A new thread: its conversation is opened with its first message, titled by it.
+            context.new_thread = thread.id
+            return
+        if context.titled == (thread.id, thread.title):
+            return  # stored so by this request already
+        found = await self.conversations.open(context.user, thread.id, thread.title)
+        if thread.title != found.title:
             await self.conversations.rename(context.user, thread.id, thread.title)
 
     async def load_threads(
@@ -82,12 +95,15 @@ class ConversationStore(Store[RequestContext]):
         if not isinstance(item, UserMessageItem) or context.turn or context.failure:
             return  # the agent stores what its turn did
         text = "\n".join(part.text for part in item.content).strip()
+        new = context.new_thread == thread_id
         try:
-            context.turn = await self.starter.start(context.user, text, thread_id)
+            context.turn = await self.starter.start(context.user, text, thread_id, create=new)
         except HTTPProblem as exc:
             # Told as the turn's error, in the stream that shows the message.
             context.failure = exc
             return
+        if new:
+            context.titled = (thread_id, title_from(text))
         context.base = str(await self.last_message_id(context.user, thread_id))
         # Shown with the id it is stored under, so that retrying it finds it.
         item.id = context.base
