@@ -49,7 +49,7 @@ MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
 
 class UIMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     id: str = ""
     role: Literal["user", "assistant", "system"]
@@ -59,7 +59,7 @@ class UIMessage(BaseModel):
 class AiSdkRequest(BaseModel):
     """What `DefaultChatTransport` sends (plus whatever `body` the app adds, ignored)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     id: str = Field(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9_-]+$")
     messages: list[UIMessage] = Field(min_length=1, max_length=1000)
