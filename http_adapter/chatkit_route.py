@@ -56,7 +56,6 @@ def chatkit_routes(starter: TurnStarter) -> list[Route]:
         user = await ctx.authorize(request)
         if not chatkit_available():
             raise HTTPProblem(501, NOT_INSTALLED)
-        starter.require_agent()
         body = await read_bytes(request, MAX_BODY_BYTES)
         return await (await load()).answer(body, user)
 

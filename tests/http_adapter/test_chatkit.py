@@ -139,6 +139,20 @@ async def test_every_reply_has_a_fresh_item_id(api: Api, fake_gemini: FakeGemini
     assert [i.id for i in items.data] == ids
 
 
+async def test_a_retry_answers_the_message_again(api: Api, fake_gemini: FakeGemini) -> None:
+    thread_id, first = await new_thread(api, fake_gemini, "Tell me a joke", "No.")
+    [asked] = [f.item for f in of_type(first, "thread.item.done") if f.item.type == "user_message"]
+    fake_gemini.queue(text("Why did the task cross the list?"))
+
+    retried = await stream(
+        api, ALICE, request("threads.retry_after_item", thread_id=thread_id, item_id=asked.id)
+    )
+
+    [reply] = [f.item for f in of_type(retried, "thread.item.done")]
+    assert reply.content[0].text == "Why did the task cross the list?"
+    assert fake_gemini.requests[-1].last_user_text() == "Tell me a joke"
+
+
 async def test_tool_calls_show_as_a_workflow(api: Api, fake_gemini: FakeGemini) -> None:
     fake_gemini.queue(call("add_task", {"title": "Buy milk"}), text("Added it."))
     frames = await stream(api, ALICE, request("threads.create", input=user_input("Add Buy milk")))
@@ -291,6 +305,18 @@ async def test_a_message_with_an_attachment_is_refused_in_the_stream(api: Api) -
 
     assert [f.type for f in frames] == ["error"]
     assert "attachments" in frames[0].message
+
+
+async def test_without_a_model_threads_are_listed_and_a_message_gets_an_error(
+    api_factory: ApiFactory,
+) -> None:
+    async with api_factory() as no_chat:
+        listed = await plain(no_chat, ALICE, request("threads.list"))
+        frames = await stream(no_chat, ALICE, request("threads.create", input=user_input("Hi")))
+
+    assert listed["data"] == []
+    [error] = of_type(frames, "error")
+    assert "GEMINI_API_KEY" in error.message
 
 
 @pytest.mark.sqlite_only
