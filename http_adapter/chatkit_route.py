@@ -9,7 +9,10 @@ answers 501 saying how to install it.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import warnings
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import anyio
@@ -37,6 +40,15 @@ def chatkit_available() -> bool:
         return False
 
 
+def _import_server() -> ModuleType:
+    # The package deprecates, as it defines them, the widget classes it still uses itself:
+    # a warning about its own code, which nothing here can act on.
+    warnings.filterwarnings(
+        "ignore", message="Direct usage of named widget classes", category=DeprecationWarning
+    )
+    return importlib.import_module("http_adapter.chatkit_server")
+
+
 def chatkit_routes(starter: TurnStarter) -> list[Route]:
     ctx = starter.ctx
     server: TodoChatKitServer | None = None
@@ -46,9 +58,7 @@ def chatkit_routes(starter: TurnStarter) -> list[Route]:
         nonlocal server
         async with loading:
             if server is None:
-                module = await anyio.to_thread.run_sync(
-                    importlib.import_module, "http_adapter.chatkit_server"
-                )
+                module = await anyio.to_thread.run_sync(_import_server)
                 server = module.TodoChatKitServer(starter.conversations, starter)
         return server
 

@@ -63,6 +63,8 @@ class ConversationStore(Store[RequestContext]):
             return
         if context.titled == (thread.id, thread.title):
             return  # stored so by this request already
+        # A NUL is kept as U+FFFD, as in messages: PostgreSQL cannot store it.
+        thread.title = thread.title.replace("\x00", "\ufffd")
         found = await self.conversations.open(context.user, thread.id, thread.title)
         if thread.title != found.title:
             await self.conversations.rename(context.user, thread.id, thread.title)
@@ -117,6 +119,7 @@ class ConversationStore(Store[RequestContext]):
         pass  # a retry answers again after the message; what was said stays in the history
 
     async def delete_thread(self, thread_id: str, context: RequestContext) -> None:
+        await self._conversation(context.user, thread_id)
         try:
             await self.conversations.delete(context.user, thread_id)
         except ConversationNotFoundError:
@@ -141,6 +144,8 @@ class ConversationStore(Store[RequestContext]):
         return last[-1].id
 
     async def _conversation(self, user: str, thread_id: str) -> ConversationPublic:
+        if "\x00" in thread_id:  # ids are UUIDs; PostgreSQL cannot even compare a NUL
+            raise NotFoundError(f"Thread {thread_id!r} not found.")
         try:
             return await self.conversations.get(user, thread_id)
         except ConversationNotFoundError:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_json_schema
 from pydantic_core import core_schema
 
+from http_adapter.chat_ui_openapi import chat_ui_paths
 from http_adapter.schemas import ChatRequest, ListParams, TaskBody, TaskOut, TaskPatch
 from storage.conversations import ConversationDetail, ConversationPublic
 from storage.models import MAX_ID, IdempotencyKeyText, no_nul
@@ -348,6 +349,7 @@ def build_openapi(version: str) -> dict[str, Any]:
         },
     }
     paths.update(_chat_paths(user_param, auth_errors, body_errors))
+    paths.update(chat_ui_paths(user_param, auth_errors))
     return {
         "openapi": "3.1.0",
         "info": {"title": "todo-mcp", "version": version},
