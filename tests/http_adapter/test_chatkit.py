@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from tests.support.api import Api, ApiFactory
@@ -345,3 +346,21 @@ def test_the_protocol_schema_is_the_one_we_were_built_against() -> None:
     if os.environ.get("TODO_UPDATE_SNAPSHOTS") == "1":
         SCHEMA_SNAPSHOT.write_text(current)
     assert current == SCHEMA_SNAPSHOT.read_text()
+
+
+@pytest.mark.sqlite_only
+async def test_the_server_starts_without_importing_chatkit(tmp_path: Path) -> None:
+    """The package and what it pulls in (`openai`, `openai-agents`) cost start-up time that a
+    server nobody asks for ChatKit never pays: they are imported by the route's first use."""
+    code = (
+        "import sys\n"
+        "from http_adapter.app import build_app\n"
+        "from http_adapter.settings import ApiSettings\n"
+        f"build_app(ApiSettings(_env_file=None, DATABASE_URL='sqlite+aiosqlite:///{tmp_path}/t.db',"
+        f" TODO_DATA_DIR='{tmp_path}', BETTER_AUTH_SECRET='s' * 40, GEMINI_API_KEY='k'))\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'chatkit', 'agents', 'openai'}))\n"
+    )
+    with anyio.fail_after(120):
+        done = await anyio.run_process([sys.executable, "-c", code], cwd=Path(__file__).parents[2])
+
+    assert done.stdout.decode().strip() == "[]"
