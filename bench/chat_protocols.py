@@ -100,6 +100,7 @@ PROTOCOLS: dict[str, Turn] = {
 
 async def run(turns: int) -> dict[str, Any]:
     timings: dict[str, list[float]] = {name: [] for name in PROTOCOLS}
+    cpu: dict[str, list[float]] = {name: [] for name in PROTOCOLS}
     with FakeGemini() as fake, tempfile.TemporaryDirectory() as tmp:
         fake.respond(one_tool_round)
         settings = ApiSettings(
@@ -120,11 +121,13 @@ async def run(turns: int) -> dict[str, Any]:
             ) as client:
                 for round_ in range(WARMUP + turns):
                     for name, turn in PROTOCOLS.items():
-                        started = time.perf_counter()
+                        started, cpu_started = time.perf_counter(), time.process_time()
                         await turn(client, headers)
                         if round_ >= WARMUP:
                             timings[name].append(time.perf_counter() - started)
+                            cpu[name].append(time.process_time() - cpu_started)
     base = statistics.median(timings["/chat SSE"])
+    cpu_base = statistics.median(cpu["/chat SSE"])
     return {
         "turns": turns,
         "protocols": {
@@ -132,6 +135,10 @@ async def run(turns: int) -> dict[str, Any]:
                 "p50_ms": round(statistics.median(values) * 1000, 2),
                 "mean_ms": round(statistics.fmean(values) * 1000, 2),
                 "p50_minus_chat_sse_ms": round((statistics.median(values) - base) * 1000, 2),
+                # CPU time of the whole process (app and fake model) a turn: less sensitive
+                # than wall time to other work on a shared machine.
+                "cpu_p50_ms": round(statistics.median(cpu[name]) * 1000, 2),
+                "cpu_p50_vs_chat_sse": round(statistics.median(cpu[name]) / cpu_base, 3),
             }
             for name, values in timings.items()
         },
@@ -140,10 +147,13 @@ async def run(turns: int) -> dict[str, Any]:
 
 def print_table(results: dict[str, Any]) -> None:
     print(f"turns per protocol: {results['turns']}, SQLite, in-process app, instant fake model")
-    print(f"{'':16} {'p50 ms':>9} {'mean ms':>9} {'p50 - /chat SSE':>16}")
-    for name, values in results["protocols"].items():
-        p50, mean, delta = values["p50_ms"], values["mean_ms"], values["p50_minus_chat_sse_ms"]
-        print(f"{name:16} {p50:9.2f} {mean:9.2f} {delta:16.2f}")
+    heads = ("p50 ms", 9), ("mean ms", 9), ("p50 - /chat SSE", 16), ("CPU p50 ms", 11)
+    print(f"{'':16} " + " ".join(f"{h:>{w}}" for h, w in heads) + f" {'CPU ratio':>10}")
+    for name, v in results["protocols"].items():
+        print(
+            f"{name:16} {v['p50_ms']:9.2f} {v['mean_ms']:9.2f} {v['p50_minus_chat_sse_ms']:16.2f}"
+            f" {v['cpu_p50_ms']:11.2f} {v['cpu_p50_vs_chat_sse']:10.3f}"
+        )
 
 
 def main() -> None:

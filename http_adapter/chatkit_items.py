@@ -154,8 +154,10 @@ class LiveItems:
         elif isinstance(event, DeltaEvent):
             yield from self._end_workflow()
             if self._reply is None:
-                self._reply = _reply(self.thread_id, self._id("reply"), "", now())
-                yield ThreadItemAddedEvent(item=self._reply.model_copy(deep=True))
+                item_id, at = self._id("reply"), now()
+                self._reply = _reply(self.thread_id, item_id, "", at)
+                # Added empty: the text follows as deltas (a second item, not a deep copy).
+                yield ThreadItemAddedEvent(item=_reply(self.thread_id, item_id, "", at))
                 content = AssistantMessageContent(text="")
                 yield _updated(
                     self._reply.id,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from chatkit.actions import Action
 from chatkit.errors import CustomStreamError
-from chatkit.server import ChatKitServer, NonStreamingResult
+from chatkit.server import ChatKitServer, NonStreamingResult, StreamingResult
 from chatkit.store import NotFoundError
 from chatkit.types import (
     ChatKitReq,
@@ -27,6 +27,7 @@ from chatkit.types import (
     ThreadStreamEvent,
     UserMessageItem,
     WidgetItem,
+    is_streaming_req,
 )
 from pydantic import TypeAdapter, ValidationError
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -92,7 +93,7 @@ class TodoChatKitServer(ChatKitServer[RequestContext]):
             return _refusal(request.type, refusal)
         context = RequestContext(user)
         try:
-            result = await self.process(body, context)
+            result = await self._dispatch(request, context)
             if isinstance(result, NonStreamingResult):
                 return Response(result.json, media_type="application/json")
             frames = result.json_events
@@ -106,6 +107,20 @@ class TodoChatKitServer(ChatKitServer[RequestContext]):
         return StreamingResponse(
             _chain(first, frames), media_type="text/event-stream", headers=SSE_HEADERS
         )
+
+    async def process(
+        self, request: str | bytes | bytearray, context: RequestContext
+    ) -> StreamingResult | NonStreamingResult:
+        return await self._dispatch(REQUESTS.validate_json(request), context)
+
+    async def _dispatch(
+        self, request: ChatKitReq, context: RequestContext
+    ) -> StreamingResult | NonStreamingResult:
+        # What the package's `process` does, with the request parsed once by an adapter built
+        # once: the package builds a new TypeAdapter for every request, most of a turn's cost.
+        if is_streaming_req(request):
+            return StreamingResult(self._process_streaming(request, context))
+        return NonStreamingResult(await self._process_non_streaming(request, context))
 
     async def respond(
         self, thread: ThreadMetadata, input_user_message: UserMessageItem | None, context: Any
