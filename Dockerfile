@@ -13,16 +13,17 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN --mount=type=cache,target=/root/.cache/pip \
     python -m venv /opt/uv && /opt/uv/bin/pip install uv==0.13.9
 WORKDIR /src
-# The dependencies first, in a layer of their own that only a change of the lock rebuilds.
+# The dependencies first, in a layer of their own that only a change of the lock rebuilds. The
+# image serves every chat UI: the chatkit extra (the ChatKit protocol) is installed.
 COPY pyproject.toml uv.lock README.md ./
 RUN --mount=type=cache,target=/root/.cache/uv \
-    /opt/uv/bin/uv sync --locked --no-install-project
+    /opt/uv/bin/uv sync --locked --extra chatkit --no-install-project
 COPY storage ./storage
 COPY mcp_server ./mcp_server
 COPY http_adapter ./http_adapter
 COPY agent ./agent
 RUN --mount=type=cache,target=/root/.cache/uv \
-    /opt/uv/bin/uv sync --locked --no-editable
+    /opt/uv/bin/uv sync --locked --extra chatkit --no-editable
 
 FROM python:3.11-slim
 # PORT: todo-api listens there; platforms (Cloud Run, Render, a Docker Space) set their own.

@@ -18,9 +18,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from http_adapter import route_table
+from http_adapter.ai_sdk_stream import ai_sdk_handlers
 from http_adapter.auth import TokenVerifier, signing_secret
 from http_adapter.change_routes import change_handlers
 from http_adapter.chat_routes import chat_handlers
+from http_adapter.chat_turns import TurnStarter
+from http_adapter.chatkit_route import chatkit_handlers
 from http_adapter.context import AppContext
 from http_adapter.docs import docs_routes, home_page, wants_html
 from http_adapter.hosts import HostGuard
@@ -161,6 +164,8 @@ def build_app(settings: ApiSettings) -> Starlette:
                 await ctx.shutdown.turns_done(TURN_RECORD_WAIT_S)
                 await agent.aclose()
 
+    # The chat UI protocols start their turns as /chat does, with the same limits.
+    starter = TurnStarter(ctx, conversations, agent, RateLimits(db))
     routes = [
         *route_table.starlette_routes(
             {
@@ -172,6 +177,8 @@ def build_app(settings: ApiSettings) -> Starlette:
                 **list_handlers(ctx),
                 **chat_handlers(ctx, conversations, agent, RateLimits(db)),
                 **change_handlers(ctx, changes, feed),
+                **chatkit_handlers(starter),
+                **ai_sdk_handlers(starter),
             }
         ),
         # Not REST, so not in the route table nor the document.

@@ -92,7 +92,7 @@ def chat_handlers(
                 raise
             except ConversationBusyError as exc:
                 await limits.give_back(counted)
-                return turn_problem(_busy_problem(exc), exc.conversation_id)
+                return turn_problem(busy_problem(exc), exc.conversation_id)
         if "text/event-stream" in request.headers.get("accept", ""):
             return TurnStream(turn, keepalive_s, ctx.shutdown)
         return await _json_turn(turn, ctx.shutdown)
@@ -174,7 +174,7 @@ def storage_problems() -> Iterator[None]:
         raise storage_problem(exc) from None
 
 
-def _busy_problem(exc: ConversationBusyError) -> HTTPProblem:
+def busy_problem(exc: ConversationBusyError) -> HTTPProblem:
     # The running turn most likely ends long before its lease would lapse: ask again soon.
     retry_after = min(exc.retry_after_s, BUSY_RETRY_AFTER_S)
     return HTTPProblem(409, CONVERSATION_BUSY, headers={"Retry-After": str(retry_after)})

@@ -154,12 +154,12 @@ def _answer(answer: Answer, refs: _Refs) -> dict[str, Any]:
 
 
 def _error(error: Error, refs: _Refs) -> dict[str, Any]:
-    described: dict[str, Any] = {
-        "description": error.description,
-        "content": {
-            "application/problem+json": {"schema": refs[Problem, "serialization"]},
-        },
-    }
+    content = (
+        {_JSON: {"schema": dict(error.schema)}}
+        if error.schema is not None
+        else {"application/problem+json": {"schema": refs[Problem, "serialization"]}}
+    )
+    described: dict[str, Any] = {"description": error.description, "content": content}
     if error.headers:
         described["headers"] = _headers(error.headers)
     return described

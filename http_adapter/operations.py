@@ -48,6 +48,8 @@ class Error:
     status: int
     description: str
     headers: tuple[Header, ...] = ()
+    # A protocol's own error form (JSON of this schema) instead of problem+json.
+    schema: Mapping[str, Any] | None = None
 
 
 # Identity, not equality: an operation is the key its handler is bound under.

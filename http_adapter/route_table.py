@@ -19,6 +19,7 @@ from typing import Any
 from starlette.routing import Route
 
 from http_adapter.change_models import ChangePageOut, ChangesQuery, EventsQuery
+from http_adapter.chat_ui_models import AiSdkRequest, ChatKitBody
 from http_adapter.endpoints import Handler, route
 from http_adapter.operations import Answer, Error, Header, Operation
 from http_adapter.schemas import (
@@ -365,6 +366,70 @@ DELETE_CONVERSATION = Operation(
     errors=(CONVERSATION_NOT_FOUND, *AUTH_ERRORS),
 )
 
+# --- chat UIs --------------------------------------------------------------------------------
+
+CHAT_UI_ERRORS = (
+    Error(404, "No such conversation for this user."),
+    Error(409, "The conversation is still answering an earlier message.", headers=(RETRY_AFTER,)),
+    Error(413, "The body is too large."),
+    Error(422, "The body is not a request of this protocol."),
+    Error(
+        429,
+        "Too many chat messages; retry after Retry-After seconds.",
+        headers=(RETRY_AFTER,),
+    ),
+)
+CHATKIT = Operation(
+    "POST",
+    "/api/{user_id}/chatkit",
+    "The ChatKit server protocol (openai-chatkit 1.6), for ChatKit UIs",
+    operation_id="chatkit",
+    body=ChatKitBody,
+    answers=(
+        Answer(
+            200,
+            "The answer: JSON, or ChatKit stream events as SSE",
+            schema={"type": "object"},
+            event_stream=True,
+        ),
+    ),
+    errors=(
+        Error(
+            400,
+            "A request this server does not serve (attachments, dictation): ChatKit's error form",
+            schema={"type": "object"},
+        ),
+        *CHAT_UI_ERRORS,
+        Error(501, "The chatkit extra is not installed on this server."),
+        *AUTH_ERRORS,
+    ),
+)
+CHAT_AI_SDK = Operation(
+    "POST",
+    "/api/{user_id}/chat/ai-sdk",
+    "The Vercel AI SDK UI message stream (v1), for useChat",
+    operation_id="chatAiSdk",
+    body=AiSdkRequest,
+    answers=(
+        Answer(
+            200,
+            "UI message stream chunks as SSE (`x-vercel-ai-ui-message-stream: v1`), ending "
+            "with `data: [DONE]`",
+            event_stream=True,
+        ),
+    ),
+    errors=(
+        Error(400, "The body is not valid JSON."),
+        *CHAT_UI_ERRORS,
+        *AUTH_ERRORS,
+        Error(
+            503,
+            "Chat is not configured (no GEMINI_API_KEY), or the database is unavailable.",
+            headers=(RETRY_AFTER,),
+        ),
+    ),
+)
+
 # --- live changes and sync -------------------------------------------------------------------
 
 LIST_CHANGES = Operation(
@@ -435,6 +500,8 @@ ROUTES: tuple[Operation, ...] = (
     LIST_CONVERSATIONS,
     GET_CONVERSATION,
     DELETE_CONVERSATION,
+    CHATKIT,
+    CHAT_AI_SDK,
     LIST_CHANGES,
     STREAM_CHANGES,
 )

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Sourced by scripts/run, scripts/test and scripts/check (and so by CI): makes .venv hold what
-# uv.lock pins (the project itself editable, with its dev extra unless the caller set
+# uv.lock pins (the project itself editable, with its dev and chatkit extras unless the caller set
 # VENV_RUNTIME_ONLY=1 before sourcing), then puts the venv first on PATH. Expects the caller to
 # have cd'd to the repository root.
 #
@@ -45,7 +45,8 @@ if [[ "${VENV_RUNTIME_ONLY:-0}" == "1" ]]; then
     _sync_options=(--inexact)
 else
     _mode=dev
-    _sync_options=(--extra dev)
+    # The chatkit extra too: its protocol's tests and type checks need the package.
+    _sync_options=(--extra dev --extra chatkit)
 fi
 # The stamp holds the mode and a hash of pyproject.toml and uv.lock: uv runs only when they
 # changed, or when the dev packages are wanted and missing. The install is editable, so source

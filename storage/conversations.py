@@ -78,6 +78,43 @@ class ConversationRepository:
             await conn.execute(sa.insert(_conversation).values(values))
         return ConversationPublic.model_validate(values)
 
+    async def open(self, user_id: str, conversation_id: str, title: str) -> ConversationPublic:
+        """The user's conversation of this id, created with `title` if no conversation has it
+        (chat UIs name new conversations themselves); another user's id is not found."""
+        now = self._clock()
+        values = {
+            "id": conversation_id,
+            "user_id": user_id,
+            "title": title[:MAX_TITLE],
+            "created_at": now,
+            "updated_at": now,
+        }
+        async with self._db.writing() as conn:
+            # Inside the write transaction, so that two first messages cannot both insert.
+            found = (
+                await conn.execute(
+                    sa.select(*_CONVERSATION_COLUMNS, _conversation.c.user_id).where(
+                        _conversation.c.id == conversation_id
+                    )
+                )
+            ).one_or_none()
+            if found is None:
+                await conn.execute(sa.insert(_conversation).values(values))
+                return ConversationPublic.model_validate(values)
+        if found.user_id != user_id:
+            raise ConversationNotFoundError(conversation_id)
+        return ConversationPublic.model_validate(found._mapping)
+
+    async def rename(self, user_id: str, conversation_id: str, title: str) -> None:
+        async with self._db.writing() as conn:
+            touched = await conn.execute(
+                sa.update(_conversation)
+                .where(_conversation.c.id == conversation_id, _conversation.c.user_id == user_id)
+                .values(title=title[:MAX_TITLE])
+            )
+        if touched.rowcount == 0:
+            raise ConversationNotFoundError(conversation_id)
+
     async def get(self, user_id: str, conversation_id: str) -> ConversationPublic:
         async with self._db.autocommit() as conn:
             row = (await conn.execute(self._select(user_id, conversation_id))).one_or_none()

@@ -1,0 +1,136 @@
+"""Starting a chat turn for the chat UIs' protocols (ChatKit, AI SDK): the same rate limit,
+conversations and agent as `/chat`, and one place that turns a UI's confirm or cancel action
+into what the agent understands."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+
+from agent.events import Event, ModelError
+from http_adapter.chat_routes import CHAT_SCOPE, CHAT_WINDOW_S, busy_problem
+from http_adapter.context import AppContext
+from http_adapter.problems import NO_CHAT, TOO_MANY_CHAT_MESSAGES, HTTPProblem, storage_problem
+from storage.conversations import ConversationRepository, title_from
+from storage.errors import (
+    ConversationBusyError,
+    ConversationNotFoundError,
+    RateLimitedError,
+    StorageError,
+)
+from storage.limits import RateLimits
+
+if TYPE_CHECKING:
+    from agent.chat import ChatAgent, ChatTurn
+
+NOT_FOUND = "Conversation not found."
+
+
+def decision_message(approve: bool) -> str:
+    """The user message a UI's confirm (or cancel) action on a delete proposal stands for.
+
+    The agent carries out a proposal when the next message is a plain yes, and drops it on
+    anything else, so the action is that message: stored, and read by the agent, like typed text.
+    """
+    return "yes" if approve else "no"
+
+
+@dataclass
+class TurnStarter:
+    ctx: AppContext
+    conversations: ConversationRepository
+    agent: ChatAgent | None
+    limits: RateLimits
+
+    async def start(
+        self, user: str, message: str, conversation_id: str, *, create: bool = False
+    ) -> ChatTurn:
+        """Count the turn against the user's limit, store the message and hand back the turn
+        (not yet run). `create` opens the conversation of that id if it does not exist.
+        Raises `HTTPProblem` (429, 404, 503) for what stops the turn from starting."""
+        agent = self.require_agent()
+        settings = self.ctx.settings
+        try:
+            counted = await self.limits.count(
+                CHAT_SCOPE, user, limit=settings.chat_rate_limit, window_s=CHAT_WINDOW_S
+            )
+        except RateLimitedError as exc:
+            raise HTTPProblem(
+                429, TOO_MANY_CHAT_MESSAGES, headers={"Retry-After": str(exc.retry_after_s)}
+            ) from None
+        except StorageError as exc:
+            raise storage_problem(exc) from None
+        try:
+            if create:
+                await self.conversations.open(user, conversation_id, title_from(message))
+            return await agent.start(user, message, conversation_id)
+        except ConversationNotFoundError:
+            # A turn that names no conversation of the user's costs no model call.
+            await self.limits.give_back(counted)
+            raise HTTPProblem(404, NOT_FOUND) from None
+        except ConversationBusyError as exc:
+            # One turn at a time: nothing is stored for this one, and it costs nothing.
+            await self.limits.give_back(counted)
+            raise busy_problem(exc) from None
+        except StorageError as exc:
+            raise storage_problem(exc) from None
+
+    def require_agent(self) -> ChatAgent:
+        if self.agent is None:
+            raise HTTPProblem(503, NO_CHAT)
+        return self.agent
+
+
+def turn_failure(exc: Exception) -> HTTPProblem | None:
+    """What a running turn's failure tells the user; None for a failure nobody foresaw."""
+    if isinstance(exc, HTTPProblem):
+        return exc
+    if isinstance(exc, ModelError):
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        return HTTPProblem(exc.status, exc.detail, headers=headers)
+    if isinstance(exc, StorageError):
+        return storage_problem(exc)
+    return None
+
+
+async def turn_events(turn: ChatTurn) -> AsyncIterator[Event]:
+    """The turn's events as they come, run in a task of its own; its failure is raised after
+    the last event. When the reader stops (the client stopped the answer or left), the turn is
+    cancelled, and records what it did as any interrupted turn does."""
+    queue: asyncio.Queue[Event | None] = asyncio.Queue()
+
+    async def run() -> None:
+        try:
+            await turn.run(queue.put)
+        finally:
+            queue.put_nowait(None)
+
+    task = asyncio.create_task(run())
+    try:
+        while (event := await queue.get()) is not None:
+            yield event
+        await task
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+
+
+async def read_bytes(request: Request, limit: int) -> bytes:
+    """The request body, 413 beyond `limit` bytes."""
+    too_large = HTTPProblem(413, f"The request body is larger than {limit // 1024} KiB.")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)

@@ -1,0 +1,167 @@
+"""A ChatKit `Store` over our conversations (needs the `chatkit` extra).
+
+Threads are conversations (same ids), items are messages (see `chatkit_items`). Messages are
+written by the agent, never by ChatKit: a user message ChatKit adds starts a chat turn (the
+agent stores the message), and the items a turn streams are already stored by the agent when
+ChatKit asks to save them. Nothing is deleted item by item: the stored history is the truth.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from chatkit.store import NotFoundError, Store
+from chatkit.types import Attachment, Page, ThreadItem, ThreadMetadata, UserMessageItem
+
+from http_adapter.chat_turns import TurnStarter
+from http_adapter.chatkit_items import stored_items
+from http_adapter.problems import HTTPProblem
+from storage.conversations import (
+    ConversationPublic,
+    ConversationRepository,
+    MessageRecord,
+    title_from,
+)
+from storage.errors import ConversationNotFoundError
+
+if TYPE_CHECKING:
+    from agent.chat import ChatTurn
+
+NO_ATTACHMENTS = "This server does not take attachments: send the text of the message."
+_ALL_MESSAGES = 100_000
+
+
+@dataclass
+class RequestContext:
+    """One ChatKit request: whose it is, and the turn its user message started."""
+
+    user: str
+    turn: ChatTurn | None = None
+    base: str = ""  # the id of the turn's user message, which names its items
+    failure: HTTPProblem | None = None
+    new_thread: str | None = None  # a thread created by this request, stored with its message
+    titled: tuple[str, str] | None = None  # (thread, title) as stored by this request
+
+
+class ConversationStore(Store[RequestContext]):
+    def __init__(self, conversations: ConversationRepository, starter: TurnStarter) -> None:
+        self.conversations = conversations
+        self.starter = starter
+
+    def generate_thread_id(self, context: RequestContext) -> str:
+        return str(uuid.uuid4())
+
+    async def load_thread(self, thread_id: str, context: RequestContext) -> ThreadMetadata:
+        return _thread(await self._conversation(context.user, thread_id))
+
+    async def save_thread(self, thread: ThreadMetadata, context: RequestContext) -> None:
+        if thread.title is None:
+            # A new thread: its conversation is opened with its first message, titled by it.
+            context.new_thread = thread.id
+            return
+        if context.titled == (thread.id, thread.title):
+            return  # stored so by this request already
+        # A NUL is kept as U+FFFD, as in messages: PostgreSQL cannot store it.
+        thread.title = thread.title.replace("\x00", "\ufffd")
+        found = await self.conversations.open(context.user, thread.id, thread.title)
+        if thread.title != found.title:
+            await self.conversations.rename(context.user, thread.id, thread.title)
+
+    async def load_threads(
+        self, limit: int, after: str | None, order: str, context: RequestContext
+    ) -> Page[ThreadMetadata]:
+        found = await self.conversations.list(context.user)  # most recent first
+        if order == "asc":
+            found.reverse()
+        return _page([_thread(c) for c in found], after, limit)
+
+    async def load_thread_items(
+        self, thread_id: str, after: str | None, limit: int, order: str, context: RequestContext
+    ) -> Page[ThreadItem]:
+        items = await self.items(context.user, thread_id)
+        if order == "desc":
+            items.reverse()
+        return _page(items, after, limit)
+
+    async def load_item(self, thread_id: str, item_id: str, context: RequestContext) -> ThreadItem:
+        for item in await self.items(context.user, thread_id):
+            if item.id == item_id:
+                return item
+        raise NotFoundError(f"Item {item_id} not found.")
+
+    async def add_thread_item(
+        self, thread_id: str, item: ThreadItem, context: RequestContext
+    ) -> None:
+        if not isinstance(item, UserMessageItem) or context.turn or context.failure:
+            return  # the agent stores what its turn did
+        text = "\n".join(part.text for part in item.content).strip()
+        new = context.new_thread == thread_id
+        try:
+            context.turn = await self.starter.start(context.user, text, thread_id, create=new)
+        except HTTPProblem as exc:
+            # Told as the turn's error, in the stream that shows the message.
+            context.failure = exc
+            return
+        if new:
+            context.titled = (thread_id, title_from(text))
+        context.base = str(await self.last_message_id(context.user, thread_id))
+        # Shown with the id it is stored under, so that retrying it finds it.
+        item.id = context.base
+
+    async def save_item(self, thread_id: str, item: ThreadItem, context: RequestContext) -> None:
+        pass  # items are stored by the agent as its turn runs
+
+    async def delete_thread_item(
+        self, thread_id: str, item_id: str, context: RequestContext
+    ) -> None:
+        pass  # a retry answers again after the message; what was said stays in the history
+
+    async def delete_thread(self, thread_id: str, context: RequestContext) -> None:
+        await self._conversation(context.user, thread_id)
+        try:
+            await self.conversations.delete(context.user, thread_id)
+        except ConversationNotFoundError:
+            raise NotFoundError(f"Thread {thread_id} not found.") from None
+
+    async def save_attachment(self, attachment: Attachment, context: RequestContext) -> None:
+        raise NotFoundError(NO_ATTACHMENTS)
+
+    async def load_attachment(self, attachment_id: str, context: RequestContext) -> Attachment:
+        raise NotFoundError(NO_ATTACHMENTS)
+
+    async def delete_attachment(self, attachment_id: str, context: RequestContext) -> None:
+        raise NotFoundError(NO_ATTACHMENTS)
+
+    async def items(self, user: str, thread_id: str) -> list[ThreadItem]:
+        await self._conversation(user, thread_id)
+        messages = await self.conversations.recent_messages(user, thread_id, _ALL_MESSAGES)
+        return stored_items(thread_id, messages)
+
+    async def last_message_id(self, user: str, thread_id: str) -> int:
+        last: list[MessageRecord] = await self.conversations.recent_messages(user, thread_id, 1)
+        return last[-1].id
+
+    async def _conversation(self, user: str, thread_id: str) -> ConversationPublic:
+        if "\x00" in thread_id:  # ids are UUIDs; PostgreSQL cannot even compare a NUL
+            raise NotFoundError(f"Thread {thread_id!r} not found.")
+        try:
+            return await self.conversations.get(user, thread_id)
+        except ConversationNotFoundError:
+            raise NotFoundError(f"Thread {thread_id} not found.") from None
+
+
+def _thread(conversation: ConversationPublic) -> ThreadMetadata:
+    return ThreadMetadata(
+        id=conversation.id, title=conversation.title or None, created_at=conversation.created_at
+    )
+
+
+def _page(records: list[Any], after: str | None, limit: int) -> Page[Any]:
+    start = 0
+    if after is not None:
+        start = next((i + 1 for i, r in enumerate(records) if r.id == after), len(records))
+    chosen = records[start : start + limit]
+    has_more = start + limit < len(records)
+    return Page(data=chosen, has_more=has_more, after=chosen[-1].id if chosen else None)
