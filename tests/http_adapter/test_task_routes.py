@@ -259,8 +259,10 @@ async def test_patch_changes_only_the_given_fields(api: Api) -> None:
         "title": "Renamed",
         "completed": True,
         "updated_at": patched["updated_at"],
+        "completed_at": patched["completed_at"],
     }
     assert RFC3339_UTC.fullmatch(patched["updated_at"])
+    assert patched["completed_at"] == patched["updated_at"]
     assert instant(patched["updated_at"]) > instant(task["updated_at"])
     assert (await fetch(api, task["id"])).json() == patched
 
@@ -407,6 +409,9 @@ async def test_put_replaces_the_whole_task(api: Api) -> None:
         "tags": [],
         "created_at": task["created_at"],
         "updated_at": replaced["updated_at"],
+        "list_id": None,
+        "recurrence": None,
+        "completed_at": None,
     }
     assert instant(replaced["updated_at"]) > instant(task["updated_at"])
     assert STRONG_ETAG.fullmatch(response.headers["etag"])
