@@ -213,6 +213,12 @@ class ChatTurn:
                 model_view: dict[str, Any] = {
                     "error": f"Not run: a turn may make at most {limit} tool calls."
                 }
+            elif name in self.agent.destructive_tools and name != "delete_task":
+                # Consent is worded per task; a whole list is the app's to delete, not chat's.
+                model_view = {
+                    "error": f"Not run: {name} is not available in chat; the user can do this "
+                    "in the app."
+                }
             elif name in self.agent.destructive_tools:
                 model_view = await self._propose(function_call.id, arguments)
             else:

@@ -55,3 +55,22 @@ async def test_a_turn_files_a_repeating_task_into_a_list_named_by_the_user(
     (task,) = await tasks_of(chat_api, ALICE)
     assert (task["title"], task["list_id"], task["recurrence"]) == ("Pay rent", bills["id"], RULE)
     assert task["due_date"] == "2026-12-31"
+
+
+async def test_a_list_is_not_deleted_from_chat_and_the_model_is_told_why(
+    chat_api: Api, fake_gemini: FakeGemini
+) -> None:
+    made = await chat_api.client.post(
+        f"/api/{ALICE}/lists", json={"name": "Bills"}, headers=chat_api.auth(ALICE)
+    )
+    bills = made.json()
+    fake_gemini.queue(call("delete_list", {"list_id": bills["id"]}), text("I could not."))
+
+    await chat_ok(chat_api, ALICE, "delete my Bills list")
+
+    (response,) = fake_gemini.requests[1].function_responses()
+    assert "not available in chat" in response["response"]["error"]
+    still = await chat_api.client.get(
+        f"/api/{ALICE}/lists/{bills['id']}", headers=chat_api.auth(ALICE)
+    )
+    assert still.status_code == 200
