@@ -70,6 +70,7 @@ def _rfc3339(value: datetime) -> str:
 
 def task_json(row: Any) -> dict[str, Any]:
     due = row["due_date"]
+    completed_at = row["completed_at"]
     return {
         "id": row["id"],
         "user_id": row["user_id"],
@@ -79,6 +80,9 @@ def task_json(row: Any) -> dict[str, Any]:
         "priority": row["priority"],
         "due_date": None if due is None else due.isoformat(),
         "tags": row["tags"],
+        "list_id": row["list_id"],
+        "recurrence": row["recurrence"],
+        "completed_at": None if completed_at is None else _rfc3339(completed_at),
         "created_at": _rfc3339(row["created_at"]),
         "updated_at": _rfc3339(row["updated_at"]),
     }

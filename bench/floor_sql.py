@@ -1,5 +1,5 @@
-"""The floor's SQL (`bench/floor.py`): the same table layout as todo-api's `task` and
-`task_count`, and one statement per request where plain SQL allows."""
+"""The floor's SQL (`bench/floor.py`): the same table layout as todo-api's `task`,
+`task_count`, `change` and `change_head`, and one statement per step where plain SQL allows."""
 
 from __future__ import annotations
 
@@ -22,18 +22,38 @@ CREATE TABLE IF NOT EXISTS task (
     tags jsonb NOT NULL,
     version integer NOT NULL,
     created_at timestamptz NOT NULL,
-    updated_at timestamptz NOT NULL
+    updated_at timestamptz NOT NULL,
+    list_id integer,
+    recurrence varchar(200),
+    completed_at timestamptz,
+    next_id integer
 );
 CREATE INDEX IF NOT EXISTS ix_task_user_created ON task (user_id, created_at, id);
 CREATE INDEX IF NOT EXISTS ix_task_user_due ON task (user_id, due_date);
+CREATE INDEX IF NOT EXISTS ix_task_user_list ON task (user_id, list_id, created_at, id);
 CREATE TABLE IF NOT EXISTS task_count (
     user_id varchar(255) PRIMARY KEY,
     tasks integer NOT NULL
 );
+CREATE TABLE IF NOT EXISTS change (
+    seq bigint PRIMARY KEY,
+    user_id varchar(255) NOT NULL,
+    op varchar(8) NOT NULL,
+    task_id integer NOT NULL,
+    version integer NOT NULL,
+    task json,
+    at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_change_user_seq ON change (user_id, seq);
+CREATE TABLE IF NOT EXISTS change_head (
+    id integer PRIMARY KEY,
+    seq bigint NOT NULL
+);
+INSERT INTO change_head (id, seq) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;
 """
 COLUMNS = (
-    "id, user_id, title, description, completed, priority, due_date, tags, version, "
-    "created_at, updated_at"
+    "id, user_id, title, description, completed, priority, due_date, tags, list_id, "
+    "recurrence, completed_at, version, created_at, updated_at"
 )
 _RANK = "(CASE priority WHEN 'low' THEN 0 WHEN 'medium' THEN 1 WHEN 'high' THEN 2 END)"
 ORDER_BY: dict[str, str] = {
@@ -57,16 +77,35 @@ WITH counted AS (
     RETURNING 1
 )
 INSERT INTO task (user_id, title, title_key, description, description_key, completed, priority,
-                  due_date, tags, version, created_at, updated_at)
-SELECT $1, $2, $3, $4, $5, $6::boolean, $7, $8::date, $9::jsonb, 1, now(), now() FROM counted
+                  due_date, tags, version, created_at, updated_at, completed_at)
+SELECT $1, $2, $3, $4, $5, $6::boolean, $7, $8::date, $9::jsonb, 1, now(), now(),
+       CASE WHEN $6::boolean THEN now() END
+FROM counted
 RETURNING {COLUMNS}
 """
 DELETE = """
-WITH gone AS ({delete} RETURNING id),
+WITH gone AS ({delete} RETURNING id, version),
 uncounted AS (
     UPDATE task_count SET tasks = tasks - (SELECT count(*) FROM gone) WHERE user_id = $2
 )
-SELECT id FROM gone
+SELECT id, version FROM gone
+"""
+# The change of a write, appended in the write's transaction as todo-api's storage/changes.py
+# does on PostgreSQL: take the next seq from the counter row (locked until the commit), insert
+# the change, and notify the same channel, in one statement.
+CHANNEL = "todo_changes"
+APPEND_CHANGE = """
+WITH head AS (
+    UPDATE change_head SET seq = change_head.seq + 1 WHERE change_head.id = 1
+    RETURNING change_head.seq
+),
+appended AS (
+    INSERT INTO change (seq, user_id, op, task_id, version, task, at)
+    SELECT head.seq, $1, $2, $3, $4, $5::json, $6 FROM head
+    RETURNING change.seq, change.user_id
+)
+SELECT appended.seq, pg_notify($7, CAST(appended.seq AS text) || ' ' || appended.user_id)
+FROM appended
 """
 
 
