@@ -22,6 +22,12 @@ class RoundRobinProxy:
         self.connections: Counter[int] = Counter()
         self.port = 0
 
+    def route_to(self, backends: list[tuple[str, int]]) -> None:
+        """Set the backends once they are known (they may need the proxy's own address, as
+        the `Host` they are reached by)."""
+        self._backends = backends
+        self._next = itertools.cycle(range(len(backends)))
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         index = next(self._next)
         self.connections[index] += 1

@@ -94,11 +94,13 @@ async def cluster(
             "GEMINI_BASE_URL": fake.url,
             "CHAT_RATE_LIMIT": str(CHAT_LIMIT),
         }
-        async with (
-            todo_api_servers(2, tmp, **settings) as servers,
-            round_robin_proxy([("127.0.0.1", _port(server)) for server in servers]) as proxy,
-        ):
-            yield Cluster(servers, proxy, fake, module_database, tmp)
+        async with round_robin_proxy([]) as proxy:
+            # Reached through the balancer, the servers are told its address, as a deployment
+            # behind one does: `Host` names it, port included.
+            settings["PUBLIC_URL"] = f"http://127.0.0.1:{proxy.port}"
+            async with todo_api_servers(2, tmp, **settings) as servers:
+                proxy.route_to([("127.0.0.1", _port(server)) for server in servers])
+                yield Cluster(servers, proxy, fake, module_database, tmp)
 
 
 def both_served(cluster: Cluster, before: dict[int, int]) -> bool:
