@@ -1,8 +1,8 @@
 """The route table: every documented route of `todo-api`, declared once.
 
 To add a route:
-1. Declare an `Operation` here (method, path, summary, body and query models, answers, errors)
-   and add it to `ROUTES`. A new `{parameter}` in a path gets its schema in `PATH_PARAMETERS`.
+1. Declare an `Operation` here, or for a chat route in `chat_operations` (method, path,
+   summary, body and query models, answers, errors), and add it to `ROUTES`. A new `{parameter}` in a path gets its schema in `PATH_PARAMETERS`.
 2. Write its handler in your routes module and return it bound to the operation
    (`{MY_OPERATION: handler}`); `app.py` passes every module's bindings to `starlette_routes`.
 That is all: `/openapi.json` describes it and the app serves it from this one entry. An
@@ -19,31 +19,37 @@ from typing import Any
 from starlette.routing import Route
 
 from http_adapter.change_models import ChangePageOut, ChangesQuery, EventsQuery
-from http_adapter.chat_ui_models import AiSdkRequest, ChatKitBody
+from http_adapter.chat_operations import CHAT as CHAT
+from http_adapter.chat_operations import CHAT_AI_SDK as CHAT_AI_SDK
+from http_adapter.chat_operations import CHATKIT as CHATKIT
+from http_adapter.chat_operations import DELETE_CONVERSATION as DELETE_CONVERSATION
+from http_adapter.chat_operations import GET_CONVERSATION as GET_CONVERSATION
+from http_adapter.chat_operations import LIST_CONVERSATIONS as LIST_CONVERSATIONS
 from http_adapter.endpoints import Handler, route
 from http_adapter.operations import Answer, Error, Header, Operation
+from http_adapter.route_parts import (
+    AUTH_ERRORS,
+    BODY_ERRORS,
+    PRECONDITION_FAILED,
+    RETRY_AFTER,
+    TASK_NOT_FOUND,
+)
 from http_adapter.schemas import (
-    ChatAnswer,
-    ChatRequest,
     Health,
     ListOut,
     ListParams,
     Liveness,
-    MessagePage,
     Root,
     TaskBody,
     TaskOut,
     TaskPatch,
 )
-from storage.conversations import ConversationDetail, ConversationPublic
 from storage.models import MAX_ID, IdempotencyKeyText, ListCreate, ListUpdate
 
 TASKS = "/api/{user_id}/tasks"
 TASK = TASKS + "/{task_id}"
 LISTS = "/api/{user_id}/lists"
 LIST = LISTS + "/{list_id}"
-CONVERSATIONS = "/api/{user_id}/conversations"
-CONVERSATION = CONVERSATIONS + "/{conversation_id}"
 
 PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "user_id": {"type": "string"},
@@ -51,25 +57,6 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "conversation_id": {"type": "string"},
     "list_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
 }
-
-# --- errors many operations share -------------------------------------------------------------
-
-AUTH_ERRORS = (
-    Error(401, "Missing, malformed, expired or otherwise invalid bearer token."),
-    Error(403, "The token belongs to another user than the path's {user_id}."),
-    Error(431, "The Authorization header is larger than 8 KiB."),
-    Error(503, "The database, or the sign-in service's keys, are unavailable."),
-)
-BODY_ERRORS = (
-    Error(400, "The body is not valid JSON."),
-    Error(413, "The body is larger than 64 KiB."),
-    Error(415, "The body is not JSON."),
-    Error(422, "The body does not satisfy the schema."),
-)
-RETRY_AFTER = Header("Retry-After", "Seconds", int)
-TASK_NOT_FOUND = Error(404, "No such task for this user.")
-PRECONDITION_FAILED = Error(412, "If-Match no longer matches the task; nothing changed.")
-CONVERSATION_NOT_FOUND = Error(404, "No such conversation for this user.")
 
 # --- service ----------------------------------------------------------------------------------
 
@@ -295,139 +282,6 @@ DELETE_LIST = Operation(
     headers=(IF_MATCH,),
     answers=(Answer(204, "Deleted"),),
     errors=(LIST_NOT_FOUND, LIST_PRECONDITION_FAILED, *AUTH_ERRORS),
-)
-
-# --- chat -------------------------------------------------------------------------------------
-
-CHAT = Operation(
-    "POST",
-    "/api/{user_id}/chat",
-    "Send the chat agent a message; it may call the task tools",
-    operation_id="chat",
-    body=ChatRequest,
-    answers=(
-        Answer(
-            200,
-            "The agent's answer; with `Accept: text/event-stream`, Server-Sent Events "
-            "`tool_call`, `tool_result`, `delta`, then `done` (this same object) or `error` "
-            "(a problem)",
-            ChatAnswer,
-            event_stream=True,
-        ),
-    ),
-    errors=(
-        CONVERSATION_NOT_FOUND,
-        *BODY_ERRORS,
-        Error(
-            409,
-            "The conversation is still answering an earlier message (a turn at a time); "
-            "nothing was stored. Retry after Retry-After seconds.",
-            headers=(RETRY_AFTER,),
-        ),
-        Error(
-            429,
-            "Too many chat messages; retry after Retry-After seconds.",
-            headers=(RETRY_AFTER,),
-        ),
-        Error(502, "The model failed or gave no usable answer."),
-        Error(504, "The model did not answer in time."),
-        *AUTH_ERRORS,
-        Error(
-            503,
-            "Chat is not configured (no GEMINI_API_KEY), the model is overloaded (with "
-            "Retry-After), or the database is unavailable.",
-            headers=(RETRY_AFTER,),
-        ),
-    ),
-)
-LIST_CONVERSATIONS = Operation(
-    "GET",
-    CONVERSATIONS,
-    "List chat conversations, newest first",
-    operation_id="listConversations",
-    answers=(Answer(200, "The conversations", ConversationPublic, many=True),),
-    errors=AUTH_ERRORS,
-)
-GET_CONVERSATION = Operation(
-    "GET",
-    CONVERSATION,
-    "A conversation with its messages (a page of them, newest last)",
-    operation_id="getConversation",
-    query=MessagePage,
-    answers=(Answer(200, "The conversation", ConversationDetail),),
-    errors=(CONVERSATION_NOT_FOUND, Error(422, "A query parameter is invalid."), *AUTH_ERRORS),
-)
-DELETE_CONVERSATION = Operation(
-    "DELETE",
-    CONVERSATION,
-    "Delete a conversation and its messages",
-    operation_id="deleteConversation",
-    answers=(Answer(204, "Deleted"),),
-    errors=(CONVERSATION_NOT_FOUND, *AUTH_ERRORS),
-)
-
-# --- chat UIs --------------------------------------------------------------------------------
-
-CHAT_UI_ERRORS = (
-    Error(404, "No such conversation for this user."),
-    Error(409, "The conversation is still answering an earlier message.", headers=(RETRY_AFTER,)),
-    Error(413, "The body is too large."),
-    Error(422, "The body is not a request of this protocol."),
-    Error(
-        429,
-        "Too many chat messages; retry after Retry-After seconds.",
-        headers=(RETRY_AFTER,),
-    ),
-)
-CHATKIT = Operation(
-    "POST",
-    "/api/{user_id}/chatkit",
-    "The ChatKit server protocol (openai-chatkit 1.6), for ChatKit UIs",
-    operation_id="chatkit",
-    body=ChatKitBody,
-    answers=(
-        Answer(
-            200,
-            "The answer: JSON, or ChatKit stream events as SSE",
-            schema={"type": "object"},
-            event_stream=True,
-        ),
-    ),
-    errors=(
-        Error(
-            400,
-            "A request this server does not serve (attachments, dictation): ChatKit's error form",
-            schema={"type": "object"},
-        ),
-        *CHAT_UI_ERRORS,
-        Error(501, "The chatkit extra is not installed on this server."),
-        *AUTH_ERRORS,
-    ),
-)
-CHAT_AI_SDK = Operation(
-    "POST",
-    "/api/{user_id}/chat/ai-sdk",
-    "The Vercel AI SDK UI message stream (v1), for useChat",
-    operation_id="chatAiSdk",
-    body=AiSdkRequest,
-    answers=(
-        Answer(
-            200,
-            "UI message stream chunks as SSE (`x-vercel-ai-ui-message-stream: v1`), ending "
-            "with `data: [DONE]`",
-            event_stream=True,
-        ),
-    ),
-    errors=(
-        Error(400, "The body is not valid JSON."),
-        *CHAT_UI_ERRORS,
-        *AUTH_ERRORS,
-        Error(
-            503,
-            "Chat is not configured (no GEMINI_API_KEY), or the database is unavailable.",
-            headers=(RETRY_AFTER,),
-        ),
-    ),
 )
 
 # --- live changes and sync -------------------------------------------------------------------

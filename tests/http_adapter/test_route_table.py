@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from http_adapter import route_table
+from http_adapter import route_parts, route_table
 from http_adapter.endpoints import Handler, read_body
 from http_adapter.openapi import build_openapi
 from http_adapter.operations import Answer, Error, Operation
@@ -42,7 +42,7 @@ WIDGETS = Operation(
     operation_id="makeWidget",
     body=WidgetCreate,
     answers=(Answer(201, "The widget", Widget),),
-    errors=(Error(409, "The widget exists."), *route_table.AUTH_ERRORS),
+    errors=(Error(409, "The widget exists."), *route_parts.AUTH_ERRORS),
 )
 
 
