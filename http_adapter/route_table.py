@@ -2,7 +2,8 @@
 
 To add a route:
 1. Declare an `Operation` here, or for a chat route in `chat_operations` (method, path,
-   summary, body and query models, answers, errors), and add it to `ROUTES`. A new `{parameter}` in a path gets its schema in `PATH_PARAMETERS`.
+   summary, body and query models, answers, errors), and add it to `ROUTES`. A new
+   `{parameter}` in a path gets its schema in `PATH_PARAMETERS`.
 2. Write its handler in your routes module and return it bound to the operation
    (`{MY_OPERATION: handler}`); `app.py` passes every module's bindings to `starlette_routes`.
 That is all: `/openapi.json` describes it and the app serves it from this one entry. An
