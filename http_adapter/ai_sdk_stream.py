@@ -21,11 +21,12 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from agent.consent import DECISION_WORDS, Decision
 from agent.events import DeltaEvent, DoneEvent, Event, ProposalEvent, ToolCallEvent
 from http_adapter import route_table
 from http_adapter.chat_turns import (
     TurnStarter,
-    decision_message,
+    decision_of,
     read_bytes,
     turn_events,
     turn_failure,
@@ -57,8 +58,8 @@ def ai_sdk_handlers(starter: TurnStarter) -> dict[Operation, Handler]:
         user = await ctx.authorize(request)
         starter.require_agent()
         body = _request(await read_bytes(request, MAX_REQUEST_BYTES))
-        message = _new_message(body.messages[-1])
-        turn = await starter.start(user, message, body.id, create=True)
+        message, decision = _new_message(body.messages[-1])
+        turn = await starter.start(user, message, body.id, create=True, decision=decision)
         return StreamingResponse(_stream(turn), media_type="text/event-stream", headers=HEADERS)
 
     return {route_table.CHAT_AI_SDK: chat}
@@ -73,13 +74,14 @@ def _request(body: bytes) -> AiSdkRequest:
         ) from None
 
 
-def _new_message(last: UIMessage) -> str:
-    """The message the turn answers: the user's text, or what an approval answer stands for."""
+def _new_message(last: UIMessage) -> tuple[str, Decision | None]:
+    """What the turn answers: the user's text, or the decision an approval answer is."""
     if last.role == "assistant":
         for part in last.parts:
             approval = part.get("approval")
             if part.get("state") == "approval-responded" and isinstance(approval, dict):
-                return decision_message(approval.get("approved") is True)
+                decision = decision_of(approval.get("approved") is True)
+                return DECISION_WORDS[decision], decision
         raise HTTPProblem(422, NO_MESSAGE)
     if last.role != "user":
         raise HTTPProblem(422, NO_MESSAGE)
@@ -88,7 +90,7 @@ def _new_message(last: UIMessage) -> str:
         raise HTTPProblem(422, "The user's message has no text.")
     if len(text) > 4000 or "\x00" in text:
         raise HTTPProblem(422, "The message must be at most 4000 characters, with no NUL.")
-    return text
+    return text, None
 
 
 async def _stream(turn: ChatTurn) -> AsyncIterator[bytes]:

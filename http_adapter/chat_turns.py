@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
+from agent.consent import Decision
 from agent.events import Event, ModelError
 from http_adapter.chat_routes import CHAT_SCOPE, CHAT_WINDOW_S, busy_problem
 from http_adapter.context import AppContext
@@ -31,13 +32,10 @@ if TYPE_CHECKING:
 NOT_FOUND = "Conversation not found."
 
 
-def decision_message(approve: bool) -> str:
-    """The user message a UI's confirm (or cancel) action on a delete proposal stands for.
-
-    The agent carries out a proposal when the next message is a plain yes, and drops it on
-    anything else, so the action is that message: stored, and read by the agent, like typed text.
-    """
-    return "yes" if approve else "no"
+def decision_of(approve: bool) -> Decision:
+    """A UI's confirm (or cancel) action on a delete proposal, as the agent takes it: the
+    proposal is carried out (or dropped) without asking the model."""
+    return "confirm" if approve else "cancel"
 
 
 @dataclass
@@ -48,7 +46,13 @@ class TurnStarter:
     limits: RateLimits
 
     async def start(
-        self, user: str, message: str, conversation_id: str, *, create: bool = False
+        self,
+        user: str,
+        message: str,
+        conversation_id: str,
+        *,
+        create: bool = False,
+        decision: Decision | None = None,
     ) -> ChatTurn:
         """Count the turn against the user's limit, store the message and hand back the turn
         (not yet run). `create` opens the conversation of that id if it does not exist.
@@ -68,7 +72,7 @@ class TurnStarter:
         try:
             if create:
                 await self.conversations.open(user, conversation_id, title_from(message))
-            return await agent.start(user, message, conversation_id)
+            return await agent.start(user, message, conversation_id, decision=decision)
         except ConversationNotFoundError:
             # A turn that names no conversation of the user's costs no model call.
             await self.limits.give_back(counted)

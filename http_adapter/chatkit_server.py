@@ -32,7 +32,8 @@ from chatkit.types import (
 from pydantic import TypeAdapter, ValidationError
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from http_adapter.chat_turns import TurnStarter, decision_message, turn_events, turn_failure
+from agent.consent import DECISION_WORDS, Decision
+from http_adapter.chat_turns import TurnStarter, decision_of, turn_events, turn_failure
 from http_adapter.chatkit_items import (
     CANCEL_ACTION,
     CONFIRM_ACTION,
@@ -151,8 +152,9 @@ class TodoChatKitServer(ChatKitServer[RequestContext]):
         if action.type not in (CONFIRM_ACTION, CANCEL_ACTION):
             raise CustomStreamError(f"Unknown action {action.type!r}.")
         approve = action.type == CONFIRM_ACTION
-        text = decision_message(approve)
-        await self._start(thread, text, context)
+        decision = decision_of(approve)
+        text = DECISION_WORDS[decision]
+        await self._start(thread, text, context, decision)
         if sender is not None:
             answer = "Confirmed." if approve else "Cancelled."
             yield ThreadItemReplacedEvent(item=answered_item(sender, answer))
@@ -161,9 +163,17 @@ class TodoChatKitServer(ChatKitServer[RequestContext]):
         async for event in _run(context.turn, LiveItems(thread.id, context.base)):
             yield event
 
-    async def _start(self, thread: ThreadMetadata, text: str, context: RequestContext) -> None:
+    async def _start(
+        self,
+        thread: ThreadMetadata,
+        text: str,
+        context: RequestContext,
+        decision: Decision | None = None,
+    ) -> None:
         try:
-            context.turn = await self.starter.start(context.user, text, thread.id)
+            context.turn = await self.starter.start(
+                context.user, text, thread.id, decision=decision
+            )
         except HTTPProblem as exc:
             raise _stream_error(exc) from None
         context.base = str(await self.todo_store.last_message_id(context.user, thread.id))
