@@ -6,9 +6,8 @@ many open streams.
 
 `writes`: the task repository's write mix (create, update, delete, one after another per
 worker) for `--duration` seconds on PostgreSQL (and SQLite at concurrency 1), with the change
-log, and without it (the append replaced by nothing and, on PostgreSQL, the single-statement
-writes back in autocommit, as they ran before the log). Alternated over `--rounds`; median
-writes/s.
+log, and without it (the log's trigger disabled: the same write paths, appending nothing).
+Alternated over `--rounds`; median writes/s.
 
 `streams`: one `todo-api` process on PostgreSQL, `--streams` event streams open on it (five per
 user, the default limit), raw HTTP/1.1 so the client costs little; then `--writes` task
@@ -30,7 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -40,8 +39,8 @@ sys.path[:0] = [str(BENCH_DIR.parent)]
 
 import httpx  # noqa: E402
 
-import storage.tasks  # noqa: E402
 from bench import databases, servers  # noqa: E402  (server start, tokens, databases)
+from storage.change_notify import notifier  # noqa: E402
 from storage.database import Database  # noqa: E402
 from storage.migrate import migrate  # noqa: E402
 from storage.models import TaskCreate, TaskUpdate  # noqa: E402
@@ -56,23 +55,35 @@ STREAMS_PER_USER = 5
 # --- writes ------------------------------------------------------------------------------------
 
 
-async def _no_change(_conn: Any, _user_id: str, _op: str, _task: Any) -> int:
-    return 0
-
-
-@contextlib.contextmanager
-def _without_log(db: Database) -> Any:
-    """The writes as they ran before the change log."""
-    original_record = storage.tasks.record_change  # type: ignore[attr-defined]
-    original_writing = db.writing
-    storage.tasks.record_change = _no_change  # type: ignore[attr-defined,assignment]
-    if not db.is_sqlite:
-        db.writing = db.autocommit  # type: ignore[method-assign]
+@contextlib.asynccontextmanager
+async def _without_log(db: Database) -> AsyncIterator[None]:
+    """The writes without the change log: its trigger off (PostgreSQL) or away (SQLite, which
+    cannot disable one) and no NOTIFY sent after them, then all back. The write paths are the
+    same either way."""
+    async with db.autocommit() as conn:
+        if db.is_sqlite:
+            found = await conn.exec_driver_sql(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'task'"
+            )
+            rows: Any = found.all()
+            triggers = [(str(name), str(sql)) for name, sql in rows]
+            for name, _sql in triggers:
+                await conn.exec_driver_sql(f"DROP TRIGGER {name}")
+        else:
+            await conn.exec_driver_sql("ALTER TABLE task DISABLE TRIGGER task_change_log")
+    sender = notifier(db)
+    sends = sender.enabled
+    sender.enabled = False
     try:
         yield
     finally:
-        storage.tasks.record_change = original_record  # type: ignore[attr-defined]
-        db.writing = original_writing  # type: ignore[method-assign]
+        sender.enabled = sends
+        async with db.autocommit() as conn:
+            if db.is_sqlite:
+                for _name, sql in triggers:
+                    await conn.exec_driver_sql(sql)
+            else:
+                await conn.exec_driver_sql("ALTER TABLE task ENABLE TRIGGER task_change_log")
 
 
 async def _write_mix(db: Database, workers: int, duration_s: float) -> float:
@@ -114,7 +125,7 @@ async def bench_writes(args: argparse.Namespace) -> dict[str, Any]:
                             if logged:
                                 with_log.append(await _write_mix(db, workers, args.duration))
                             else:
-                                with _without_log(db):
+                                async with _without_log(db):
                                     without.append(await _write_mix(db, workers, args.duration))
                     a, b = statistics.median(with_log), statistics.median(without)
                     results[f"{backend} x{workers}"] = {

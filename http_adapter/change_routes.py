@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 # Changes a stream reads from the log at a time.
 STREAM_PAGE = 200
 STREAM_RETRY_AFTER_S = 5
+# How soon a stream reads again when a write still open held its last read back.
+BEHIND_RETRY_S = 0.25
+LIST_HEAD_MAX_AGE_S = 1.0
 _MAX_SEQ_DIGITS = 18  # a BIGINT; longer is no seq and never converted
 _TIME: TypeAdapter[datetime] = TypeAdapter(datetime)
 
@@ -134,6 +137,7 @@ class EventStream(Response):
         self.expires_at = expires_at
         self.shutdown = shutdown
         self._send: Send | None = None
+        self._last_sent = time.monotonic()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._send = send
@@ -157,13 +161,16 @@ class EventStream(Response):
         # At once, so that a client (and any proxy) sees the stream open and subscribed.
         await self._write(b": open\n\n")
         await self._send_changes(self.first.changes)
-        more = self.first.more
+        more, behind = self.first.more, self.first.behind
         while True:
             if not more:
-                with anyio.move_on_after(self.keepalive_s) as idle:
+                # Held back by a write still open: look again soon, woken or not.
+                wait_s = BEHIND_RETRY_S if behind else self.keepalive_s
+                with anyio.move_on_after(wait_s) as idle:
                     await wake.wait()
-                if idle.cancelled_caught:
+                if time.monotonic() - self._last_sent >= self.keepalive_s:
                     await self._write(b": keep-alive\n\n")
+                if idle.cancelled_caught and not behind:
                     continue
             wake.clear()  # before the read: a change committed during it wakes us again
             try:
@@ -176,7 +183,7 @@ class EventStream(Response):
                 more = False
                 continue
             await self._send_changes(page.changes)
-            cursor, more = page.next, page.more
+            cursor, more, behind = page.next, page.more, page.behind
 
     async def _send_changes(self, changes: list[ChangeRecord]) -> None:
         if changes:
@@ -194,6 +201,7 @@ class EventStream(Response):
     async def _write(self, chunk: bytes) -> None:
         assert self._send is not None
         await self._send({"type": "http.response.body", "body": chunk, "more_body": True})
+        self._last_sent = time.monotonic()
 
 
 def change_json(change: ChangeRecord) -> dict[str, Any]:
@@ -237,15 +245,17 @@ async def _read(changes: ChangeLog, user: str, since: int, limit: int) -> Change
 
 
 async def changes_head(ctx: AppContext) -> dict[str, str]:
-    """The `X-Changes-Next` header of a task list: the log's head, read before the list."""
+    """The `X-Changes-Next` header of a task list: the log's settled head, read before the
+    list. One read in the last second will do (shared by the lists of that second): a client
+    syncing from an older head sees a change twice, never misses one."""
     if ctx.changes is None:
         return {}
-    return {"X-Changes-Next": str(await _head(ctx.changes))}
+    return {"X-Changes-Next": str(await _head(ctx.changes, max_age_s=LIST_HEAD_MAX_AGE_S))}
 
 
-async def _head(changes: ChangeLog) -> int:
+async def _head(changes: ChangeLog, *, max_age_s: float = 0.0) -> int:
     try:
-        return await changes.head()
+        return await changes.head(max_age_s=max_age_s)
     except StorageUnavailableError:
         raise HTTPProblem(503, "The database is unavailable right now.") from None
 

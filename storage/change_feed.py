@@ -4,8 +4,10 @@ The feed never carries changes itself: it wakes the streams of a user, and each 
 what it has not sent from the change log (so a wake-up lost or doubled costs nothing but a
 query). How it learns of changes:
 
-- PostgreSQL: `LISTEN todo_changes` on one dedicated connection (every write's `NOTIFY` says
-  `<seq> <user>`). A transaction-mode pooler cannot hold a `LISTEN`, so behind one it takes
+- PostgreSQL: `LISTEN todo_changes` on one dedicated connection (the writing process sends
+  `NOTIFY` `<seq> <user>` after each commit, storage.change_notify), and a look at the log
+  every LISTEN_CHECK_S while streams are open, for a NOTIFY that never came. A transaction-mode
+  pooler cannot hold a `LISTEN`, so behind one it takes
   `DATABASE_LISTEN_URL` (a direct or session-mode URL); without one it polls the log's head
   each second. A lost connection is opened again (with backoff), then every stream catches
   up from the log.
@@ -24,7 +26,8 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import Any, Literal
 
-from storage.changes import CHANNEL, ChangeLog
+from storage.change_notify import CHANNEL
+from storage.changes import ChangeLog
 from storage.database import Database, resolve_url
 from storage.errors import StorageError
 
@@ -65,6 +68,7 @@ class ChangeFeed:
         self._streams: dict[str, set[Subscription]] = defaultdict(set)
         self._open = asyncio.Event()  # set while any stream is open
         self._tasks: list[asyncio.Task[None]] = []
+        self._cursor: int | None = None  # the head at the last look at the log
         self._listen_dsn: tuple[str, dict[str, Any]] | None = None
         if db.is_sqlite:
             self.mode: Mode = "poll"
@@ -162,6 +166,10 @@ class ChangeFeed:
                         await asyncio.wait_for(lost.wait(), LISTEN_CHECK_S)
                     if not lost.is_set():
                         await conn.execute("SELECT 1", timeout=LISTEN_CHECK_S)
+                        if self._streams:
+                            # A change whose NOTIFY never came (its process was killed
+                            # between commit and sending it) still reaches its streams.
+                            await self._catch_up()
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("live changes: the LISTEN connection failed (%s)", type(exc).__name__)
             except Exception:
@@ -180,30 +188,32 @@ class ChangeFeed:
     # --- polling ----------------------------------------------------------------------------
 
     async def _poll_forever(self) -> None:
-        cursor: int | None = None
         while True:
             await self._open.wait()
-            try:
-                head = await self._changes.head()
-                if cursor is None:
-                    # Streams opened while nobody polled read the log up to about now
-                    # themselves; waking them closes the gap to this head.
-                    self._wake_all()
-                    cursor = head
-                while head > cursor:
-                    moved = await self._changes.users_since(cursor)
-                    if not moved:
-                        break
-                    for user_id in {user for _seq, user in moved}:
-                        self._wake(user_id)
-                    cursor = moved[-1][0]
-            except StorageError:
-                pass  # the database is away: the next poll tries again
-            except Exception:
-                log.exception("live changes: polling the change log failed")
-            if not self._streams:
-                cursor = None
+            await self._catch_up()
             await asyncio.sleep(self._poll_s)
+
+    async def _catch_up(self) -> None:
+        """Wake the streams of every user with changes since the last look (the settled head
+        then), or, at the first look, every stream."""
+        try:
+            head = await self._changes.head()
+            if self._cursor is None:
+                # Streams opened while nobody looked read the log up to about now
+                # themselves; waking them closes the gap to this head.
+                self._wake_all()
+                self._cursor = head
+            while head > self._cursor:
+                moved = await self._changes.users_since(self._cursor, head)
+                for user_id in {user for _seq, user in moved}:
+                    self._wake(user_id)
+                self._cursor = moved[-1][0] if moved else head
+        except StorageError:
+            pass  # the database is away: the next look tries again
+        except Exception:
+            log.exception("live changes: reading the change log's head failed")
+        if not self._streams:
+            self._cursor = None
 
     # --- pruning ----------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -141,6 +141,7 @@ class Database:
         if pooler is not None and pooler not in POOLER_MODES:
             raise DatabaseURLError(f"DATABASE_POOLER={pooler!r}; the one mode known is transaction")
         self.url = url
+        self._before_dispose: list[Callable[[], Awaitable[None]]] = []
         self.is_sqlite = url.get_backend_name() == "sqlite"
         self.behind_pooler = pooler is not None and not self.is_sqlite
         self.sqlite_path: Path | None = None
@@ -222,11 +223,17 @@ class Database:
         engines = {id(e): e for e in (self.engine, self.autocommit_engine)}.values()
         return sum(getattr(engine.pool, "checkedout", lambda: 0)() for engine in engines)
 
+    def before_dispose(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run `hook` when the pools close, before they do (work still to send)."""
+        self._before_dispose.append(hook)
+
     async def dispose(self) -> None:
         """Close the pools' connections, giving up after DISPOSE_TIMEOUT_S: what is still open
         then is dropped (the process is ending, or the engines are not used again)."""
         try:
             async with asyncio.timeout(DISPOSE_TIMEOUT_S):
+                for hook in self._before_dispose:
+                    await hook()
                 if self.autocommit_engine is not self.engine:
                     await self.autocommit_engine.dispose()
                 await self.engine.dispose()

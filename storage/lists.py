@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from pydantic import MISSING
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.change_notify import notifier
 from storage.database import Database
 from storage.errors import (
     ListLimitError,
@@ -191,9 +192,11 @@ class ListRepository:
             # (and is moved below) or finds the list gone.
             current = await self._read(conn, user_id, list_id, lock=True)
             _check_version(current, expected_version)
-            await self._move_to_inbox(conn, user_id, list_id, self._clock())
+            moved = await self._move_to_inbox(conn, user_id, list_id, self._clock())
             await conn.execute(_DELETE, {"key_user": user_id, "key_list": list_id})
             await conn.execute(_UNCOUNT, {"key_user": user_id})
+        if moved:
+            notifier(self._db).changed(user_id)
         return current
 
     async def _read(

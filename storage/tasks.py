@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins  # `list` is also a method name below
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import task_statements as sql
-from storage.changes import record as record_change
+from storage.change_notify import notifier
 from storage.database import Database
 from storage.errors import (
     QuotaExceededError,
@@ -62,6 +63,8 @@ class TaskRepository:
         self._quota = _NO_QUOTA if quota is None else quota
         self._clock = clock
         self._keys = IdempotencyKeys(db, clock)
+        # After each write that changed a task: the NOTIFY for other processes' live feeds.
+        self._changed = notifier(db).changed
         # The user's lists: the tools reach them through the task repository they hold.
         self.lists = ListRepository(db, move_to_inbox=move_to_inbox, clock=clock)
 
@@ -81,10 +84,12 @@ class TaskRepository:
             "next_id": None,
         }
         if idempotency_key is None:
-            # One transaction: the task, its count and its change in the log.
-            async with self._db.writing() as conn:
+            # The task and its count (and, by the trigger, its change in the log).
+            async with self._one_write(data.list_id is None) as conn:
                 await self._check_list(conn, user_id, data.list_id)
-                return await self._insert(conn, values)
+                created = await self._insert(conn, values)
+            self._changed(user_id)
+            return created
         request_hash = request_digest(data)
         for _ in range(KEY_ATTEMPTS):
             # Each attempt is as new as its claim: a retry after a lost race reads the clock
@@ -103,7 +108,8 @@ class TaskRepository:
                     task = await self._insert(conn, values)
                     response = task.model_dump(mode="json")
                     await self._keys.complete(conn, user_id, idempotency_key, claimed_at, response)
-                    return task
+                self._changed(user_id)
+                return task
             except ClaimLostError:
                 continue  # taken over as stale: that create's answer (or its claim) decides
             except BaseException:
@@ -190,11 +196,13 @@ class TaskRepository:
             if _needs_reading(values):
                 result = await self._update_checked(user_id, task_id, values, expected_version, now)
                 if result is not None:
+                    self._changed(user_id)
                     return result
             else:
-                async with self._db.writing() as conn:
+                async with self._one_write() as conn:
                     row = await self._apply(conn, user_id, task_id, values, expected_version, now)
                 if row is not None:
+                    self._changed(user_id)
                     return _public(row)
         current = await self.get(user_id, task_id)
         if expected_version is not None and current.version != expected_version:
@@ -275,10 +283,8 @@ class TaskRepository:
         if guarded:
             parameters["expected_version"] = expected_version
         if not self._db.is_sqlite:
-            async with self._db.writing() as conn:
+            async with self._one_write() as conn:
                 row = (await conn.execute(sql.delete_counted(guarded), parameters)).one_or_none()
-                if row is not None:
-                    await record_change(conn, user_id, "deleted", _public(row))
         else:
             # SQLite has no DELETE inside WITH: two statements in one transaction.
             async with self._db.writing() as conn:
@@ -286,14 +292,25 @@ class TaskRepository:
                 row = (await conn.execute(statement, parameters)).one_or_none()
                 if row is not None:
                     await conn.execute(sql.UNCOUNT, {"key_user": user_id})
-                    await record_change(conn, user_id, "deleted", _public(row))
         if row is not None:
+            self._changed(user_id)
             return _public(row)
         current = await self.get(user_id, task_id)  # raises if it is not there
         # It is there, so only a version guard can have stopped the delete.
         raise VersionMismatchError(task_id, expected_version or 0, current.version)
 
     # --- helpers ----------------------------------------------------------------------------
+
+    def _one_write(
+        self, one_statement: bool = True
+    ) -> AbstractAsyncContextManager[AsyncConnection]:
+        """Where a write runs. On PostgreSQL a write that is one statement runs in autocommit:
+        it is atomic by itself, its change is appended inside it by the log's trigger
+        (storage.changes), and it costs one round trip instead of BEGIN, write, COMMIT. On
+        SQLite (where a create is two statements) and for anything longer: a transaction."""
+        if one_statement and not self._db.is_sqlite:
+            return self._db.autocommit()
+        return self._db.writing()
 
     async def _check_reachable(
         self, user_id: str, task_id: int, expected_version: int | None
@@ -330,15 +347,13 @@ class TaskRepository:
     ) -> sa.Row[Any] | None:
         """Write the changed columns of one task (every update of a task row goes through
         here); its row as it now is, or None when nothing differed or the version did not
-        match. The change goes into the log in the caller's transaction."""
+        match. The log's trigger appends the change in the same statement."""
         statement = sql.update_statement(tuple(sorted(values)), expected_version is not None)
         parameters = {f"new_{k}": v for k, v in values.items()}
         parameters.update(_key(user_id, task_id), new_updated_at=now)
         if expected_version is not None:
             parameters["expected_version"] = expected_version
         row: sa.Row[Any] | None = (await conn.execute(statement, parameters)).one_or_none()
-        if row is not None:
-            await record_change(conn, user_id, "updated", _public(row))
         return row
 
     async def _insert(self, conn: AsyncConnection, values: dict[str, Any]) -> TaskPublic:
@@ -356,9 +371,7 @@ class TaskRepository:
         task = None if inserted is None else inserted.one_or_none()
         if task is None:
             raise QuotaExceededError(self._quota)
-        created = _public(task)
-        await record_change(conn, values["user_id"], "created", created)
-        return created
+        return _public(task)
 
 
 async def move_to_inbox(
@@ -367,10 +380,7 @@ async def move_to_inbox(
     """Move every task of the list to the inbox, in the caller's transaction (a list's
     deletion, storage.lists); the tasks as they now are."""
     parameters = {"key_user": user_id, "key_list": list_id, "moved_at": now}
-    moved = [_public(row) for row in await conn.execute(sql.MOVE_TO_INBOX, parameters)]
-    for task in moved:
-        await record_change(conn, user_id, "updated", task)
-    return moved
+    return [_public(row) for row in await conn.execute(sql.MOVE_TO_INBOX, parameters)]
 
 
 def request_digest(data: TaskCreate) -> str:

@@ -4,4 +4,4 @@
 and without importing Alembic; a test keeps it equal to the scripts' head.
 """
 
-HEAD = "0007_changes"
+HEAD = "0008_change_triggers"

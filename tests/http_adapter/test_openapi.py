@@ -305,7 +305,8 @@ def _empty_the_store(database: Path) -> None:
             for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
             if name != "alembic_version"
         ]
-        for table in tables:
+        # Tasks first: deleting them logs changes (the log's trigger), removed after.
+        for table in sorted(tables, key=lambda name: name.startswith("change")):
             connection.execute(f'DELETE FROM "{table}"')
         # The change log's counter is one row that must stay.
         connection.execute("INSERT INTO change_head (id, seq) VALUES (1, 0)")

@@ -7,12 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 import anyio
 import anyio.lowlevel
+import asyncpg
 import pytest
+import sqlalchemy as sa
 
+from storage.change_notify import CHANNEL
 from storage.changes import ChangeExpiredError, ChangeLog, ChangeNotIssuedError
 from storage.database import Database
 from storage.errors import QuotaExceededError, TaskNotFoundError, VersionMismatchError
-from storage.models import TaskCreate, TaskUpdate
+from storage.models import ListCreate, TaskCreate, TaskPublic, TaskResult, TaskUpdate
 from storage.tasks import TaskRepository
 
 ALICE = "alice"
@@ -167,3 +170,106 @@ async def test_a_reader_racing_concurrent_writers_never_skips_a_change(
             await db.dispose()
     assert len(seen) == 4 * 15 * 2
     assert seen == sorted(seen) == list(range(seen[0], seen[0] + len(seen)))
+
+
+async def test_the_logged_task_is_the_task_as_written_every_field_set(
+    tasks: TaskRepository, log: ChangeLog
+) -> None:
+    """The trigger builds the task's JSON column by column: every field must come back as the
+    repository returns it (a column the trigger misses fails here)."""
+    groceries = await tasks.lists.create(ALICE, ListCreate(name="Groceries"))
+    created = await tasks.create(
+        ALICE,
+        TaskCreate.model_validate(
+            {
+                "title": "Water the plants",
+                "description": "the ferns — twice",
+                "priority": "high",
+                "due_date": "2026-12-08",
+                "tags": ["home", "garden"],
+                "list_id": groceries.id,
+                "recurrence": "FREQ=WEEKLY",
+            }
+        ),
+    )
+    completed = await tasks.update(ALICE, created.id, TaskUpdate(completed=True))
+    assert isinstance(completed, TaskResult)
+    assert completed.next_task_id is not None
+    successor = await tasks.get(ALICE, completed.next_task_id)
+    await tasks.lists.delete(ALICE, groceries.id)  # both tasks move to the inbox
+    moved = {
+        task.id: task for task in [await tasks.get(ALICE, t) for t in (created.id, successor.id)]
+    }
+
+    changes = (await log.since(ALICE, 0, 100)).changes
+    written = [
+        ("created", created),
+        ("created", successor),
+        ("updated", TaskPublic.model_validate(completed.model_dump(exclude={"next_task_id"}))),
+    ]
+    for (op, task), change in zip(written, changes, strict=False):
+        assert (change.op, change.task) == (op, task.model_dump(mode="json"))
+    assert {change.task_id: change.task for change in changes[3:]} == {
+        task_id: task.model_dump(mode="json") for task_id, task in moved.items()
+    }
+    assert len(changes) == 5
+
+
+@pytest.mark.postgres_only
+async def test_a_reader_never_reads_past_a_write_still_open(
+    database_url: str, tasks: TaskRepository, log: ChangeLog
+) -> None:
+    """Numbers are taken without waiting, so a later one can commit first: the reader must not
+    move its cursor past a number whose write is still open (it would skip it for good)."""
+    first = await tasks.create(ALICE, new("first"))
+    start = (await log.since(ALICE, 0, 10)).next
+    other = Database(database_url)
+    try:
+        async with other.writing() as conn:
+            # Takes the next number, and holds it uncommitted.
+            await conn.execute(
+                sa.text("UPDATE task SET title = 'open', version = version + 1 WHERE id = :id"),
+                {"id": first.id},
+            )
+            later = await tasks.create(ALICE, new("committed while it is open"))
+            held = await log.since(ALICE, start, 10)
+            assert held.changes == []
+            assert held.next == start
+            assert held.behind is True
+            assert await log.head() == start
+        page = await log.since(ALICE, start, 10)
+        assert [(c.op, c.task_id) for c in page.changes] == [
+            ("updated", first.id),
+            ("created", later.id),
+        ]
+        assert page.behind is False
+        assert page.next == page.changes[-1].seq
+    finally:
+        await other.dispose()
+
+
+@pytest.mark.postgres_only
+async def test_a_write_notifies_after_its_commit(
+    database_url: str, tasks: TaskRepository, log: ChangeLog
+) -> None:
+    """Every process's live feed hears of a change by `NOTIFY todo_changes, '<seq> <user>'`,
+    sent by the writing process once the write has committed."""
+    heard: list[str] = []
+    got = anyio.Event()
+    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
+    listener = await asyncpg.connect(dsn)
+    try:
+
+        def on_notify(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+            heard.append(payload)
+            got.set()
+
+        await listener.add_listener(CHANNEL, on_notify)
+        task = await tasks.create(ALICE, new("heard"))
+        with anyio.fail_after(5):
+            await got.wait()
+        seq = (await log.since(ALICE, 0, 10)).changes[-1].seq
+        assert heard == [f"{seq} {ALICE}"]
+        assert task.title == "heard"
+    finally:
+        await listener.close()
