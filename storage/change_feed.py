@@ -199,9 +199,11 @@ class ChangeFeed:
         try:
             head = await self._changes.head()
             if self._cursor is None:
-                # Streams opened while nobody looked read the log up to about now
-                # themselves; waking them closes the gap to this head.
-                self._wake_all()
+                # Polling: streams opened while nobody looked read the log up to about now
+                # themselves; waking them closes the gap to this head. Listening: the NOTIFYs
+                # (and the wake of every stream when LISTEN began) did.
+                if self.mode == "poll":
+                    self._wake_all()
                 self._cursor = head
             while head > self._cursor:
                 moved = await self._changes.users_since(self._cursor, head)

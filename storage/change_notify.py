@@ -2,11 +2,12 @@
 
 It is sent after the write commits, from the process that wrote, never inside the write: a
 transaction that notifies takes a lock that PostgreSQL holds until its commit ends, so notifying
-writes would commit one at a time. Writes close together share one statement: the first change
-waits `BATCH_S` for others, then one `SELECT pg_notify(...)` names each user once, with the
-newest `seq` of theirs. The feed reads the changes themselves from the log, so a notification
-lost (the process killed between its commit and this) only delays them until the feed's next
-look at the log (storage.change_feed).
+writes would commit one at a time. One statement names each user with changes once, with the
+newest `seq` of theirs: at once when none was sent in the last `BATCH_S`, else when that much
+time has passed (writes in between share it, so a busy process sends at most 1/BATCH_S a
+second). The feed reads the changes themselves from the log, so a notification lost (the process
+killed between its commit and this) only delays them until the feed's next look at the log
+(storage.change_feed).
 
 On SQLite there is nothing to send: the feed polls the file.
 """
@@ -45,6 +46,7 @@ class ChangeNotifier:
         self._db = db
         self._users: set[str] = set()
         self._sending: asyncio.Task[None] | None = None
+        self._last_sent = float("-inf")  # loop time
         self.enabled = not db.is_sqlite  # bench/live.py turns it off to measure without it
         db.before_dispose(self.flush)
 
@@ -62,8 +64,12 @@ class ChangeNotifier:
                 await self._sending
 
     async def _send(self) -> None:
-        await asyncio.sleep(BATCH_S)
+        loop = asyncio.get_running_loop()
         while self._users:
+            wait_s = self._last_sent + BATCH_S - loop.time()
+            if wait_s > 0:
+                await asyncio.sleep(wait_s)
+            self._last_sent = loop.time()
             users, self._users = sorted(self._users), set()
             try:
                 async with self._db.autocommit() as conn:
