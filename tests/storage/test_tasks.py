@@ -17,7 +17,7 @@ from storage.errors import (
     TaskNotFoundError,
     VersionMismatchError,
 )
-from storage.idempotency import STALE_CLAIM
+from storage.idempotency import STALE_CLAIM, ClaimLostError, IdempotencyKeys
 from storage.models import (
     IdempotencyRecord,
     Priority,
@@ -737,6 +737,37 @@ async def test_a_stale_claim_is_taken_over(
 
     assert repeat == task
     assert await titles(repo) == ["Pay rent"]
+
+
+async def test_a_create_that_lost_its_claim_claims_again_at_a_fresh_time(
+    db: Database, repo: TaskRepository, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim was taken over as stale while this create ran, and that create then failed
+    and released it: this one claims again, as old as the new attempt (a retry that kept its
+    first reading would be judged stale, and judge others, by an old time)."""
+    first_attempt = clock.now
+    complete = IdempotencyKeys.complete
+    lost = False
+
+    async def lose_the_first(conn: Any, user_id: str, key: str, *args: Any) -> None:
+        nonlocal lost
+        if not lost:
+            lost = True
+            # Taken over and released meanwhile; time has gone on.
+            await conn.execute(sa.delete(_keys).where(_keys.c.key == key))
+            clock.advance(timedelta(minutes=3))
+            raise ClaimLostError()
+        await complete(conn, user_id, key, *args)
+
+    monkeypatch.setattr(IdempotencyKeys, "complete", staticmethod(lose_the_first))
+    task = await repo.create(ALICE, TaskCreate(title="Pay rent"), idempotency_key="k-1")
+
+    assert lost
+    assert task.created_at == first_attempt + timedelta(minutes=3)
+    assert await titles(repo) == ["Pay rent"]
+    async with db.autocommit() as conn:
+        claimed = (await conn.execute(sa.select(_keys.c.created_at))).scalar_one()
+    assert claimed == task.created_at
 
 
 async def test_a_failed_create_releases_its_key(db: Database, clock: Clock) -> None:
