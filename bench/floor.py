@@ -20,14 +20,13 @@ ORM, no MCP. It keeps what a client sees and what the database does per request:
 - the same table layout as todo-api's `task`, `task_count`, `change` and `change_head` tables
   (in a database of its own), and the same quota check on create (the user's count raised only
   while under the quota, in the insert's statement; a delete lowers it in its own);
-- the same change log: every write that changes a task (create, PUT, PATCH, DELETE) runs in a
-  transaction that also appends its change as todo-api does on PostgreSQL (the counter row,
-  the insert and `pg_notify` on `todo_changes`, in one statement), so BEGIN, the write, the
-  append, COMMIT.
+- the same change log: todo-api's trigger on `task` (migration 0008) appends every write's
+  change inside the write's statement. The floor sends no `NOTIFY` after its writes (todo-api
+  does, batched), which leaves that cost on todo-api's side of the comparison.
 
 Where plain SQL does it in fewer round trips it does: PATCH/PUT/DELETE are one statement (the
-change is guarded by `IS DISTINCT FROM`, so an update to the same values changes nothing) plus
-the append when a row changed, and a look-up only when none did; reads are one statement.
+change is guarded by `IS DISTINCT FROM`, so an update to the same values changes nothing), and a
+look-up only when none did; reads are one statement.
 
     python bench/floor.py --port 8001 \\
         --database-url postgresql://postgres@127.0.0.1:5432/todo_floor_bench --secret S
@@ -40,9 +39,8 @@ import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import asyncpg
 import jwt
@@ -70,8 +68,6 @@ from bench.floor_http import (  # noqa: E402
 )
 from bench.floor_shapes import ListParams, TaskBody, TaskPatch  # noqa: E402
 from bench.floor_sql import (  # noqa: E402
-    APPEND_CHANGE,
-    CHANNEL,
     COLUMNS,
     DELETE,
     INSERT,
@@ -83,17 +79,6 @@ from bench.floor_sql import (  # noqa: E402
 
 MAX_AUTHORIZATION_BYTES = 8 * 1024
 DEFAULT_QUOTA = 10_000
-
-
-async def append_change(
-    conn: Any, user: str, op: Literal["created", "updated", "deleted"], row: Any
-) -> None:
-    """Append the change of a write in its transaction: the task as todo-api logs it (its JSON
-    with the version; null when deleted), written as JSON text as SQLAlchemy sends it."""
-    task = None if op == "deleted" else json.dumps({**task_json(row), "version": row["version"]})
-    await conn.fetchval(
-        APPEND_CHANGE, user, op, row["id"], row["version"], task, datetime.now(UTC), CHANNEL
-    )
 
 
 def build_app(database_url: str, secret: str, *, quota: int = DEFAULT_QUOTA) -> Starlette:
@@ -199,7 +184,7 @@ def build_app(database_url: str, secret: str, *, quota: int = DEFAULT_QUOTA) -> 
         user = authorize(request)
         body = validated(TaskBody, await json_body(request), "body")
         values = column_values(body.model_dump())
-        async with db().acquire() as conn, conn.transaction():
+        async with db().acquire() as conn:
             row = await conn.fetchrow(
                 INSERT,
                 user,
@@ -213,8 +198,6 @@ def build_app(database_url: str, secret: str, *, quota: int = DEFAULT_QUOTA) -> 
                 values["tags"],
                 quota,
             )
-            if row is not None:
-                await append_change(conn, user, "created", row)
         if row is None:
             raise Problem(409, f"The task limit of {quota} tasks has been reached.")
         location = f"{str(request.base_url).rstrip('/')}/api/{user}/tasks/{row['id']}"
@@ -257,10 +240,7 @@ def build_app(database_url: str, secret: str, *, quota: int = DEFAULT_QUOTA) -> 
                     f"updated_at = greatest(now(), updated_at) "
                     f"WHERE {where} AND ({' OR '.join(guards)}) RETURNING {COLUMNS}"
                 )
-                async with conn.transaction():
-                    row = await conn.fetchrow(statement, *args)
-                    if row is not None:
-                        await append_change(conn, user, "updated", row)
+                row = await conn.fetchrow(statement, *args)
                 if row is not None:
                     return row
             row = await conn.fetchrow(SELECT_ONE, task_id, user)
@@ -294,10 +274,7 @@ def build_app(database_url: str, secret: str, *, quota: int = DEFAULT_QUOTA) -> 
             statement += " AND version = $3"
             args.append(expected)
         async with db().acquire() as conn:
-            async with conn.transaction():
-                deleted = await conn.fetchrow(DELETE.format(delete=statement), *args)
-                if deleted is not None:
-                    await append_change(conn, user, "deleted", deleted)
+            deleted = await conn.fetchrow(DELETE.format(delete=statement), *args)
             if deleted is None:
                 version = await conn.fetchval(
                     "SELECT version FROM task WHERE id = $1 AND user_id = $2", task_id, user

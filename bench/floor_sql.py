@@ -1,5 +1,6 @@
 """The floor's SQL (`bench/floor.py`): the same table layout as todo-api's `task`,
-`task_count`, `change` and `change_head`, and one statement per step where plain SQL allows."""
+`task_count`, `change` and `change_head`, the same change-log trigger, and one statement per
+step where plain SQL allows."""
 
 from __future__ import annotations
 
@@ -47,9 +48,39 @@ CREATE TABLE IF NOT EXISTS change (
 CREATE INDEX IF NOT EXISTS ix_change_user_seq ON change (user_id, seq);
 CREATE TABLE IF NOT EXISTS change_head (
     id integer PRIMARY KEY,
-    seq bigint NOT NULL
+    seq bigint NOT NULL,
+    pruned_through bigint NOT NULL DEFAULT 0
 );
 INSERT INTO change_head (id, seq) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;
+CREATE SEQUENCE IF NOT EXISTS change_seq AS bigint;
+-- The change log's trigger, as todo-api's migration 0008 creates it on PostgreSQL.
+CREATE OR REPLACE FUNCTION todo_log_task_change() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        INSERT INTO change (seq, user_id, op, task_id, version, task, at)
+        VALUES (nextval('change_seq'), OLD.user_id, 'deleted', OLD.id, OLD.version, NULL,
+                clock_timestamp());
+    ELSE
+        INSERT INTO change (seq, user_id, op, task_id, version, task, at)
+        VALUES (
+            nextval('change_seq'), NEW.user_id,
+            CASE TG_OP WHEN 'INSERT' THEN 'created' ELSE 'updated' END,
+            NEW.id, NEW.version, json_build_object(
+                'id', NEW.id, 'user_id', NEW.user_id, 'title', NEW.title,
+                'description', NEW.description, 'completed', NEW.completed,
+                'priority', NEW.priority, 'due_date', NEW.due_date, 'tags', NEW.tags,
+                'list_id', NEW.list_id, 'recurrence', NEW.recurrence,
+                'completed_at', NEW.completed_at, 'created_at', NEW.created_at,
+                'updated_at', NEW.updated_at, 'version', NEW.version),
+            clock_timestamp()
+        );
+    END IF;
+    RETURN NULL;
+END
+$body$;
+DROP TRIGGER IF EXISTS task_change_log ON task;
+CREATE TRIGGER task_change_log AFTER INSERT OR UPDATE OR DELETE ON task
+FOR EACH ROW EXECUTE FUNCTION todo_log_task_change();
 """
 COLUMNS = (
     "id, user_id, title, description, completed, priority, due_date, tags, list_id, "
@@ -89,23 +120,6 @@ uncounted AS (
     UPDATE task_count SET tasks = tasks - (SELECT count(*) FROM gone) WHERE user_id = $2
 )
 SELECT id, version FROM gone
-"""
-# The change of a write, appended in the write's transaction as todo-api's storage/changes.py
-# does on PostgreSQL: take the next seq from the counter row (locked until the commit), insert
-# the change, and notify the same channel, in one statement.
-CHANNEL = "todo_changes"
-APPEND_CHANGE = """
-WITH head AS (
-    UPDATE change_head SET seq = change_head.seq + 1 WHERE change_head.id = 1
-    RETURNING change_head.seq
-),
-appended AS (
-    INSERT INTO change (seq, user_id, op, task_id, version, task, at)
-    SELECT head.seq, $1, $2, $3, $4, $5::json, $6 FROM head
-    RETURNING change.seq, change.user_id
-)
-SELECT appended.seq, pg_notify($7, CAST(appended.seq AS text) || ' ' || appended.user_id)
-FROM appended
 """
 
 
