@@ -102,9 +102,11 @@ def protected_resource_metadata(ctx: AppContext) -> Any:
             "resource_name": "todo-mcp",
         }
         # Only a server a host can sign in with: in shared-secret mode the host is told of none
-        # (naming Better Auth's base URL, which is no authorization server, was a dead end).
+        # (naming Better Auth's base URL, which is no authorization server, was a dead end),
+        # nor without PUBLIC_URL, where /mcp refuses every OAuth access token (their audience
+        # is checked against it alone): a host would sign in only to be refused.
         issuer = ctx.settings.authorization_server
-        if issuer is not None:
+        if issuer is not None and ctx.settings.public_url:
             body["authorization_servers"] = [issuer]
         return JSONResponse(body)
 

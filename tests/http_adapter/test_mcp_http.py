@@ -39,8 +39,9 @@ BETTER_AUTH_URL = "http://localhost:3000"
 
 @pytest.fixture
 async def oauth_api(api_factory: ApiFactory) -> AsyncIterator[Api]:
-    """The app with Better Auth configured, so /mcp is an OAuth protected resource."""
-    async with api_factory(BETTER_AUTH_URL=BETTER_AUTH_URL) as api:
+    """The app with Better Auth and its public URL configured, so /mcp is an OAuth protected
+    resource."""
+    async with api_factory(BETTER_AUTH_URL=BETTER_AUTH_URL, PUBLIC_URL=BASE_URL) as api:
         yield api
 
 
@@ -279,7 +280,9 @@ async def test_resource_metadata_names_better_auths_oauth_provider(oauth_api: Ap
 @pytest.mark.sqlite_only
 async def test_oauth_issuer_names_another_authorization_server(api_factory: ApiFactory) -> None:
     async with api_factory(
-        BETTER_AUTH_URL=BETTER_AUTH_URL, OAUTH_ISSUER="https://auth.example/oauth/"
+        BETTER_AUTH_URL=BETTER_AUTH_URL,
+        OAUTH_ISSUER="https://auth.example/oauth/",
+        PUBLIC_URL=BASE_URL,
     ) as api:
         body = (await api.client.get(METADATA_PATH)).json()
 
@@ -288,8 +291,13 @@ async def test_oauth_issuer_names_another_authorization_server(api_factory: ApiF
 
 @pytest.mark.parametrize(
     "settings",
-    [{}, {"BETTER_AUTH_URL": BETTER_AUTH_URL, "OAUTH_ISSUER": "none"}],
-    ids=["shared secret", "OAUTH_ISSUER=none"],
+    [
+        {},
+        {"BETTER_AUTH_URL": BETTER_AUTH_URL, "OAUTH_ISSUER": "none"},
+        # OAuth access tokens are refused without it: signing in would lead nowhere.
+        {"BETTER_AUTH_URL": BETTER_AUTH_URL},
+    ],
+    ids=["shared secret", "OAUTH_ISSUER=none", "no PUBLIC_URL"],
 )
 async def test_without_an_authorization_server_the_metadata_names_none(
     api_factory: ApiFactory, settings: dict[str, str]
