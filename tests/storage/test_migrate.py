@@ -25,6 +25,7 @@ from sqlmodel import SQLModel
 
 import storage.migrate
 import storage.models  # puts the tables on SQLModel.metadata
+from storage.changes import ChangeExpiredError, ChangeLog
 from storage.database import Database
 from storage.errors import QuotaExceededError, StorageUnavailableError
 from storage.migrate import migrate
@@ -208,6 +209,35 @@ async def test_the_task_count_migration_counts_the_tasks_already_there(fresh_url
         with pytest.raises(QuotaExceededError):
             await tasks.create("alice", TaskCreate(title="a fourth"))
         await tasks.create("bob", TaskCreate(title="a second"))
+    finally:
+        await db.dispose()
+
+
+async def test_the_change_log_goes_on_from_where_its_counter_was(fresh_url: str) -> None:
+    """A log numbered by the counter (revision 0007), some of it pruned: after the upgrade new
+    changes come after the last number issued, and a cursor below what was pruned is told so."""
+    db = Database(fresh_url)
+    try:
+        async with db.writing() as conn:
+            await conn.run_sync(_upgrade_to("0007_changes"))
+            # Changes 1-41 issued, 1-29 pruned since.
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO change (seq, user_id, op, task_id, version, task, at) "
+                    "VALUES (:seq, 'alice', 'deleted', :task_id, 1, NULL, :at)"
+                ),
+                [{"seq": seq, "task_id": seq, "at": NOW} for seq in range(30, 42)],
+            )
+            await conn.execute(sa.text("UPDATE change_head SET seq = 41"))
+        await migrate(db)
+        task = await TaskRepository(db).create("alice", TaskCreate(title="after the upgrade"))
+        log = ChangeLog(db)
+
+        page = await log.since("alice", 41, 10)
+        assert [(c.seq, c.task_id) for c in page.changes] == [(42, task.id)]
+        assert len((await log.since("alice", 29, 100)).changes) == 13
+        with pytest.raises(ChangeExpiredError):
+            await log.since("alice", 28, 10)
     finally:
         await db.dispose()
 
