@@ -223,11 +223,12 @@ class ChangeLog:
         cutoff = self._clock() - retention
         pruned = 0
         while True:
-            async with self._db.writing() as conn:
+            async with self._db.autocommit() as conn:
                 rows = (await conn.execute(_OLDEST_BATCH, {"page": batch})).all()
-                old = [seq for seq, at in rows if at < cutoff]
-                if not old:
-                    return pruned
+            old = [seq for seq, at in rows if at < cutoff]
+            if not old:
+                return pruned
+            async with self._db.writing() as conn:
                 # Deleted by range up to the newest old one: seqs grow with time.
                 await conn.execute(_PRUNE, {"through": old[-1]})
                 await conn.execute(_NOTE_PRUNED, {"through": old[-1]})
