@@ -20,79 +20,44 @@ from starlette.types import Receive, Scope, Send
 
 from agent.events import DeltaEvent, DoneEvent, Event, ModelError, ToolCallEvent, ToolResultEvent
 from http_adapter import route_table
-from http_adapter.context import AppContext
+from http_adapter.chat_turns import TurnStarter
 from http_adapter.endpoints import Handler, read_body
 from http_adapter.operations import Operation
 from http_adapter.problems import (
     CHAT_TURN_FAILED,
-    CONVERSATION_BUSY,
-    NO_CHAT,
     PROBLEM_JSON,
     SHUTTING_DOWN,
-    TOO_MANY_CHAT_MESSAGES,
     HTTPProblem,
     problem_body,
     storage_problem,
 )
 from http_adapter.schemas import ChatRequest, MessagePage, error_list
 from http_adapter.shutdown import Shutdown
-from storage.conversations import ConversationRepository
-from storage.errors import (
-    ConversationBusyError,
-    ConversationNotFoundError,
-    RateLimitedError,
-    StorageError,
-)
-from storage.limits import RateLimits
+from storage.errors import StorageError
 
 if TYPE_CHECKING:
-    from agent.chat import ChatAgent, ChatTurn
+    from agent.chat import ChatTurn
 
 log = logging.getLogger(__name__)
 
-CHAT_SCOPE = "chat"
-CHAT_WINDOW_S = 60.0
-BUSY_RETRY_AFTER_S = 2
 
-
-def chat_handlers(
-    ctx: AppContext,
-    conversations: ConversationRepository,
-    agent: ChatAgent | None,
-    limits: RateLimits,
-) -> dict[Operation, Handler]:
+def chat_handlers(starter: TurnStarter) -> dict[Operation, Handler]:
     """The handler of each chat and conversation operation of the route table."""
+    ctx, conversations = starter.ctx, starter.conversations
     keepalive_s = ctx.settings.chat_keepalive_s
 
     async def chat(request: Request) -> Response:
         user = await ctx.authorize(request)
-        if agent is None:
-            raise HTTPProblem(503, NO_CHAT)
+        starter.require_agent()
         body = await read_body(request, ChatRequest)
-        with storage_problems():
-            try:
-                counted = await limits.count(
-                    CHAT_SCOPE, user, limit=ctx.settings.chat_rate_limit, window_s=CHAT_WINDOW_S
-                )
-            except RateLimitedError as exc:
-                return turn_problem(
-                    HTTPProblem(
-                        429,
-                        TOO_MANY_CHAT_MESSAGES,
-                        headers={"Retry-After": str(exc.retry_after_s)},
-                    ),
-                    body.conversation_id,
-                )
-            zone = ZoneInfo(body.timezone) if body.timezone else None
-            try:
-                turn = await agent.start(user, body.message, body.conversation_id, timezone=zone)
-            except ConversationNotFoundError:
-                # A turn that names no conversation of the user's costs no model call.
-                await limits.give_back(counted)
-                raise
-            except ConversationBusyError as exc:
-                await limits.give_back(counted)
-                return turn_problem(busy_problem(exc), exc.conversation_id)
+        zone = ZoneInfo(body.timezone) if body.timezone else None
+        try:
+            turn = await starter.start(user, body.message, body.conversation_id, timezone=zone)
+        except HTTPProblem as exc:
+            if exc.status in (409, 429):
+                # Refused before it began: the client sends it again, in the same conversation.
+                return turn_problem(exc, body.conversation_id)
+            raise
         if "text/event-stream" in request.headers.get("accept", ""):
             return TurnStream(turn, keepalive_s, ctx.shutdown)
         return await _json_turn(turn, ctx.shutdown)
@@ -172,12 +137,6 @@ def storage_problems() -> Iterator[None]:
         yield
     except StorageError as exc:
         raise storage_problem(exc) from None
-
-
-def busy_problem(exc: ConversationBusyError) -> HTTPProblem:
-    # The running turn most likely ends long before its lease would lapse: ask again soon.
-    retry_after = min(exc.retry_after_s, BUSY_RETRY_AFTER_S)
-    return HTTPProblem(409, CONVERSATION_BUSY, headers={"Retry-After": str(retry_after)})
 
 
 def _model_problem(exc: ModelError) -> HTTPProblem:

@@ -1,6 +1,6 @@
-"""Starting a chat turn for the chat UIs' protocols (ChatKit, AI SDK): the same rate limit,
-conversations and agent as `/chat`, and one place that turns a UI's confirm or cancel action
-into what the agent understands."""
+"""Starting a chat turn, for `/chat` and the chat UIs' protocols (ChatKit, AI SDK) alike: one
+rate limit, one set of refusals, and one place that turns a UI's confirm or cancel action into
+what the agent understands."""
 
 from __future__ import annotations
 
@@ -9,14 +9,20 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 
 from agent.consent import Decision
 from agent.events import Event, ModelError
-from http_adapter.chat_routes import CHAT_SCOPE, CHAT_WINDOW_S, busy_problem
 from http_adapter.context import AppContext
-from http_adapter.problems import NO_CHAT, TOO_MANY_CHAT_MESSAGES, HTTPProblem, storage_problem
+from http_adapter.problems import (
+    CONVERSATION_BUSY,
+    NO_CHAT,
+    TOO_MANY_CHAT_MESSAGES,
+    HTTPProblem,
+    storage_problem,
+)
 from storage.conversations import ConversationRepository, title_from
 from storage.errors import (
     ConversationBusyError,
@@ -29,6 +35,9 @@ from storage.limits import RateLimits
 if TYPE_CHECKING:
     from agent.chat import ChatAgent, ChatTurn
 
+CHAT_SCOPE = "chat"
+CHAT_WINDOW_S = 60.0
+BUSY_RETRY_AFTER_S = 2
 NOT_FOUND = "Conversation not found."
 
 
@@ -49,14 +58,16 @@ class TurnStarter:
         self,
         user: str,
         message: str,
-        conversation_id: str,
+        conversation_id: str | None,
         *,
         create: bool = False,
         decision: Decision | None = None,
+        timezone: ZoneInfo | None = None,
     ) -> ChatTurn:
         """Count the turn against the user's limit, store the message and hand back the turn
-        (not yet run). `create` opens the conversation of that id if it does not exist.
-        Raises `HTTPProblem` (429, 404, 503) for what stops the turn from starting."""
+        (not yet run). No `conversation_id` opens a new conversation; `create` opens the
+        conversation of that id if it does not exist. Raises `HTTPProblem` (429, 404, 409, 503)
+        for what stops the turn from starting; a turn refused so costs no share of the limit."""
         agent = self.require_agent()
         settings = self.ctx.settings
         try:
@@ -70,24 +81,35 @@ class TurnStarter:
         except StorageError as exc:
             raise storage_problem(exc) from None
         try:
-            if create:
+            if create and conversation_id is not None:
                 await self.conversations.open(user, conversation_id, title_from(message))
-            return await agent.start(user, message, conversation_id, decision=decision)
+            return await agent.start(
+                user, message, conversation_id, timezone=timezone, decision=decision
+            )
         except ConversationNotFoundError:
             # A turn that names no conversation of the user's costs no model call.
-            await self.limits.give_back(counted)
-            raise HTTPProblem(404, NOT_FOUND) from None
+            refusal = HTTPProblem(404, NOT_FOUND)
         except ConversationBusyError as exc:
             # One turn at a time: nothing is stored for this one, and it costs nothing.
-            await self.limits.give_back(counted)
-            raise busy_problem(exc) from None
+            refusal = busy_problem(exc)
         except StorageError as exc:
             raise storage_problem(exc) from None
+        try:
+            await self.limits.give_back(counted)
+        except StorageError as exc:
+            raise storage_problem(exc) from None
+        raise refusal
 
     def require_agent(self) -> ChatAgent:
         if self.agent is None:
             raise HTTPProblem(503, NO_CHAT)
         return self.agent
+
+
+def busy_problem(exc: ConversationBusyError) -> HTTPProblem:
+    # The running turn most likely ends long before its lease would lapse: ask again soon.
+    retry_after = min(exc.retry_after_s, BUSY_RETRY_AFTER_S)
+    return HTTPProblem(409, CONVERSATION_BUSY, headers={"Retry-After": str(retry_after)})
 
 
 def turn_failure(exc: Exception) -> HTTPProblem | None:
