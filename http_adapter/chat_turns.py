@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -19,10 +20,12 @@ from http_adapter.context import AppContext
 from http_adapter.problems import (
     CONVERSATION_BUSY,
     NO_CHAT,
+    SHUTTING_DOWN,
     TOO_MANY_CHAT_MESSAGES,
     HTTPProblem,
     storage_problem,
 )
+from http_adapter.shutdown import Shutdown
 from storage.conversations import ConversationRepository, title_from
 from storage.errors import (
     ConversationBusyError,
@@ -34,6 +37,8 @@ from storage.limits import RateLimits
 
 if TYPE_CHECKING:
     from agent.chat import ChatAgent, ChatTurn
+
+log = logging.getLogger(__name__)
 
 CHAT_SCOPE = "chat"
 CHAT_WINDOW_S = 60.0
@@ -124,24 +129,40 @@ def turn_failure(exc: Exception) -> HTTPProblem | None:
     return None
 
 
-async def turn_events(turn: ChatTurn) -> AsyncIterator[Event]:
+async def turn_events(turn: ChatTurn, shutdown: Shutdown) -> AsyncIterator[Event]:
     """The turn's events as they come, run in a task of its own; its failure is raised after
     the last event. When the reader stops (the client stopped the answer or left), the turn is
-    cancelled, and records what it did as any interrupted turn does."""
+    cancelled, and records what it did as any interrupted turn does. The turn runs within
+    `shutdown.turn()`, and ends as `/chat`'s do when the shutdown's grace period does: cancelled
+    (its record kept, before the lifespan closes the database), its failure `SHUTTING_DOWN`,
+    which each protocol tells in its own error form."""
     queue: asyncio.Queue[Event | None] = asyncio.Queue()
+    ended = asyncio.Event()
 
     async def run() -> None:
         try:
-            await turn.run(queue.put)
+            with shutdown.turn():
+                await turn.run(queue.put)
         finally:
             queue.put_nowait(None)
 
+    async def end_on_shutdown() -> None:
+        await shutdown.wait()
+        ended.set()
+        task.cancel()
+
     task = asyncio.create_task(run())
+    watch = asyncio.create_task(end_on_shutdown())
     try:
         while (event := await queue.get()) is not None:
             yield event
-        await task
+        await asyncio.wait({task})
+        if task.cancelled() and ended.is_set():
+            log.info("a chat stream was ended by the shutdown")
+            raise HTTPProblem(SHUTTING_DOWN.status, SHUTTING_DOWN.detail)
+        task.result()  # the turn's failure, if it failed
     finally:
+        watch.cancel()
         if not task.done():
             task.cancel()
             with contextlib.suppress(BaseException):

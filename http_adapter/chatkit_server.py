@@ -9,7 +9,7 @@ sync actions) get ChatKit's error form with a sentence saying so.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from chatkit.actions import Action
@@ -30,7 +30,7 @@ from chatkit.types import (
     is_streaming_req,
 )
 from pydantic import TypeAdapter, ValidationError
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from agent.consent import DECISION_WORDS, Decision
 from http_adapter.chat_turns import TurnStarter, decision_of, turn_events, turn_failure
@@ -44,6 +44,7 @@ from http_adapter.chatkit_items import (
 )
 from http_adapter.chatkit_store import NO_ATTACHMENTS, ConversationStore, RequestContext
 from http_adapter.problems import HTTPProblem
+from http_adapter.sse_response import SSE_HEADERS, FrameStream
 from storage.conversations import ConversationRepository, title_from
 
 if TYPE_CHECKING:
@@ -67,7 +68,6 @@ STREAMING = {
     "threads.retry_after_item",
     "threads.custom_action",
 }
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 class TodoChatKitServer(ChatKitServer[RequestContext]):
@@ -105,9 +105,8 @@ class TodoChatKitServer(ChatKitServer[RequestContext]):
             raise HTTPProblem(404, str(exc) or "Not found.") from None
         except ValueError as exc:  # the package's word for a request that does not fit
             return _refusal(request.type, str(exc))
-        return StreamingResponse(
-            _chain(first, frames), media_type="text/event-stream", headers=SSE_HEADERS
-        )
+        keepalive_s = self.starter.ctx.settings.chat_keepalive_s
+        return FrameStream(_chain(first, frames), keepalive_s)
 
     async def process(
         self, request: str | bytes | bytearray, context: RequestContext
@@ -138,7 +137,7 @@ class TodoChatKitServer(ChatKitServer[RequestContext]):
         if not thread.title:
             thread.title = title_from(text)
         assert context.turn is not None
-        async for event in _run(context.turn, LiveItems(thread.id, context.base)):
+        async for event in self._run(context.turn, LiveItems(thread.id, context.base)):
             yield event
 
     async def action(
@@ -160,8 +159,19 @@ class TodoChatKitServer(ChatKitServer[RequestContext]):
             yield ThreadItemReplacedEvent(item=answered_item(sender, answer))
         yield ThreadItemDoneEvent(item=user_item(thread.id, int(context.base), text, now()))
         assert context.turn is not None
-        async for event in _run(context.turn, LiveItems(thread.id, context.base)):
+        async for event in self._run(context.turn, LiveItems(thread.id, context.base)):
             yield event
+
+    async def _run(self, turn: ChatTurn, live: LiveItems) -> AsyncIterator[ThreadStreamEvent]:
+        try:
+            async for event in turn_events(turn, self.starter.ctx.shutdown):
+                for frame in live.frames(event):
+                    yield frame
+        except Exception as exc:
+            problem = turn_failure(exc)
+            if problem is None:
+                raise
+            raise _stream_error(problem) from None
 
     async def _start(
         self,
@@ -179,18 +189,6 @@ class TodoChatKitServer(ChatKitServer[RequestContext]):
         context.base = str(await self.todo_store.last_message_id(context.user, thread.id))
 
 
-async def _run(turn: ChatTurn, live: LiveItems) -> AsyncIterator[ThreadStreamEvent]:
-    try:
-        async for event in turn_events(turn):
-            for frame in live.frames(event):
-                yield frame
-    except Exception as exc:
-        problem = turn_failure(exc)
-        if problem is None:
-            raise
-        raise _stream_error(problem) from None
-
-
 def _stream_error(problem: HTTPProblem) -> CustomStreamError:
     return CustomStreamError(
         problem.detail, allow_retry=problem.status in (409, 429, 502, 503, 504)
@@ -205,7 +203,10 @@ def _refusal(request_type: str, message: str) -> Response:
     return JSONResponse(error.model_dump(mode="json"), status_code=400)
 
 
-async def _chain(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    yield first
-    async for frame in rest:
-        yield frame
+async def _chain(first: bytes, rest: AsyncGenerator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        yield first
+        async for frame in rest:
+            yield frame
+    finally:
+        await rest.aclose()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,8 @@ import anyio
 import pytest
 
 from tests.support.api import Api, ApiFactory
-from tests.support.chat_ui import chat_app, chatkit, fake_model, sse_data
-from tests.support.fake_gemini import FakeGemini, ModelRequest, call, text
+from tests.support.chat_ui import chat_app, chatkit, fake_model, post_streamed, sse_data
+from tests.support.fake_gemini import Action, FakeGemini, ModelRequest, call, text
 
 pytest.importorskip("chatkit.server", reason="the chatkit extra is not installed")
 
@@ -278,6 +279,37 @@ async def test_a_model_failure_is_a_chatkit_error_event(api: Api, fake_gemini: F
     assert isinstance(error, ErrorEvent)
     assert error.code == "custom"
     assert error.message
+
+
+async def test_a_long_wait_sends_keep_alive_comments(
+    api_factory: ApiFactory, fake_gemini: FakeGemini
+) -> None:
+    kept_alive = threading.Event()
+
+    def answer_after_a_keep_alive(_request: ModelRequest) -> Action:
+        assert kept_alive.wait(10), "no keep-alive comment while the model was thinking"
+        return text("Here you are.")
+
+    fake_gemini.respond(answer_after_a_keep_alive)
+
+    def on_chunk(chunk: bytes) -> None:
+        if chunk.startswith(b":"):
+            kept_alive.set()
+
+    async with chat_app(api_factory, fake_gemini, CHAT_KEEPALIVE_S="0.05") as api:
+        with anyio.fail_after(15):
+            body = await post_streamed(
+                api,
+                ALICE,
+                f"/api/{ALICE}/chatkit",
+                request("threads.create", input=user_input("Hello")),
+                on_chunk,
+            )
+
+    assert b"\n\n: keep-alive\n\n" in body
+    frames = [EVENTS.validate_python(frame) for frame in sse_data(body.decode())]
+    [reply] = [f.item for f in of_type(frames, "thread.item.done") if f.item.type != "user_message"]
+    assert reply.content[0].text == "Here you are."
 
 
 @pytest.mark.sqlite_only
