@@ -68,10 +68,12 @@ class TurnStarter:
         create: bool = False,
         decision: Decision | None = None,
         timezone: ZoneInfo | None = None,
+        retry_of: int | None = None,
     ) -> ChatTurn:
         """Count the turn against the user's limit, store the message and hand back the turn
         (not yet run). No `conversation_id` opens a new conversation; `create` opens the
-        conversation of that id if it does not exist. Raises `HTTPProblem` (429, 404, 409, 503)
+        conversation of that id if it does not exist; `retry_of` is the stored message a UI's
+        retry asks again (see `ChatAgent.start`). Raises `HTTPProblem` (429, 404, 409, 503)
         for what stops the turn from starting; a turn refused so costs no share of the limit."""
         agent = self.require_agent()
         settings = self.ctx.settings
@@ -89,7 +91,12 @@ class TurnStarter:
             if create and conversation_id is not None:
                 await self.conversations.open(user, conversation_id, title_from(message))
             return await agent.start(
-                user, message, conversation_id, timezone=timezone, decision=decision
+                user,
+                message,
+                conversation_id,
+                timezone=timezone,
+                decision=decision,
+                retry_of=retry_of,
             )
         except ConversationNotFoundError:
             # A turn that names no conversation of the user's costs no model call.

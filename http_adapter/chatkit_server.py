@@ -42,7 +42,12 @@ from http_adapter.chatkit_items import (
     now,
     user_item,
 )
-from http_adapter.chatkit_store import NO_ATTACHMENTS, ConversationStore, RequestContext
+from http_adapter.chatkit_store import (
+    NO_ATTACHMENTS,
+    ConversationStore,
+    RequestContext,
+    message_text,
+)
 from http_adapter.problems import HTTPProblem
 from http_adapter.sse_response import SSE_HEADERS, FrameStream
 from storage.conversations import ConversationRepository, title_from
@@ -93,6 +98,14 @@ class TodoChatKitServer(ChatKitServer[RequestContext]):
         if refusal is not None:
             return _refusal(request.type, refusal)
         context = RequestContext(user)
+        if isinstance(request, ThreadsCreateReq):
+            # The first turn starts before `thread.created` is sent: a turn refused (the
+            # rate limit) gets ChatKit's error alone, not a phantom thread whose conversation
+            # was never stored and that the client's next request could not find.
+            try:
+                await self.todo_store.open_thread(request.params.input.content, context)
+            except HTTPProblem as exc:
+                return _refusal(request.type, exc.detail, allow_retry=_retryable(exc))
         try:
             result = await self._dispatch(request, context)
             if isinstance(result, NonStreamingResult):
@@ -130,10 +143,14 @@ class TodoChatKitServer(ChatKitServer[RequestContext]):
             raise _stream_error(context.failure)
         text = ""
         if input_user_message is not None:
-            text = "\n".join(part.text for part in input_user_message.content).strip()
+            text = message_text(input_user_message.content)
         if context.turn is None:
-            # A retry: the message is asked again (and stored again, as it was said again).
-            await self._start(thread, text, context)
+            # A retry: the message is asked again. Its turn failed and left nothing after it:
+            # it is answered as stored, not stored twice. Something came after it: it is
+            # stored again, as it was said again (the history keeps what was said before).
+            asked = input_user_message.id if input_user_message is not None else ""
+            retry_of = int(asked) if asked.isdigit() else None
+            await self._start(thread, text, context, retry_of=retry_of)
         if not thread.title:
             thread.title = title_from(text)
         assert context.turn is not None
@@ -153,7 +170,7 @@ class TodoChatKitServer(ChatKitServer[RequestContext]):
         approve = action.type == CONFIRM_ACTION
         decision = decision_of(approve)
         text = DECISION_WORDS[decision]
-        await self._start(thread, text, context, decision)
+        await self._start(thread, text, context, decision=decision)
         if sender is not None:
             answer = "Confirmed." if approve else "Cancelled."
             yield ThreadItemReplacedEvent(item=answered_item(sender, answer))
@@ -179,24 +196,27 @@ class TodoChatKitServer(ChatKitServer[RequestContext]):
         text: str,
         context: RequestContext,
         decision: Decision | None = None,
+        retry_of: int | None = None,
     ) -> None:
         try:
             context.turn = await self.starter.start(
-                context.user, text, thread.id, decision=decision
+                context.user, text, thread.id, decision=decision, retry_of=retry_of
             )
         except HTTPProblem as exc:
             raise _stream_error(exc) from None
-        context.base = str(await self.todo_store.last_message_id(context.user, thread.id))
+        context.base = str(context.turn.message_id)
+
+
+def _retryable(problem: HTTPProblem) -> bool:
+    return problem.status in (409, 429, 502, 503, 504)
 
 
 def _stream_error(problem: HTTPProblem) -> CustomStreamError:
-    return CustomStreamError(
-        problem.detail, allow_retry=problem.status in (409, 429, 502, 503, 504)
-    )
+    return CustomStreamError(problem.detail, allow_retry=_retryable(problem))
 
 
-def _refusal(request_type: str, message: str) -> Response:
-    error = ErrorEvent(code="custom", message=message, allow_retry=False)
+def _refusal(request_type: str, message: str, *, allow_retry: bool = False) -> Response:
+    error = ErrorEvent(code="custom", message=message, allow_retry=allow_retry)
     if request_type in STREAMING:
         frame = b"data: " + error.model_dump_json().encode() + b"\n\n"
         return Response(frame, media_type="text/event-stream", headers=SSE_HEADERS)
