@@ -55,13 +55,14 @@ class ConversationStore(Store[RequestContext]):
 
     async def open_thread(self, content: Sequence[Any], context: RequestContext) -> None:
         """Start the first turn of the thread a `threads.create` request makes, before the
-        package announces the thread: its conversation is opened by the turn, titled by the
-        message. Raises `HTTPProblem` when the turn is refused (the rate limit); nothing is
-        stored then, the conversation included, so the client is told the error alone rather
-        than shown a thread that does not exist."""
-        thread_id = str(uuid.uuid4())
+        package announces the thread: the turn creates its conversation, as `/chat`'s first
+        turn does (no lookup of an id nobody can have used yet), titled by the message; the
+        thread takes its id. Raises `HTTPProblem` when the turn is refused (the rate limit);
+        nothing is stored then, the conversation included, so the client is told the error
+        alone rather than shown a thread that does not exist."""
         text = message_text(content)
-        context.turn = await self.starter.start(context.user, text, thread_id, create=True)
+        context.turn = await self.starter.start(context.user, text, None)
+        thread_id = context.turn.conversation_id
         context.new_thread = thread_id
         context.titled = (thread_id, title_from(text))
         context.base = str(context.turn.message_id)

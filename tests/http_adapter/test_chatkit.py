@@ -22,14 +22,21 @@ from tests.support.fake_gemini import Action, FakeGemini, ModelRequest, call, te
 pytest.importorskip("chatkit.server", reason="the chatkit extra is not installed")
 
 from chatkit.types import (
-    ChatKitReq,
     ErrorEvent,
     Page,
     Thread,
     ThreadItem,
-    ThreadStreamEvent,
 )
-from pydantic import TypeAdapter
+
+from tests.support.chatkit_wire import (
+    EVENTS,
+    REQUESTS,
+    of_type,
+    plain,
+    request,
+    stream,
+    user_input,
+)
 
 # Reading a widget back builds the package's named widget classes, which it deprecates for
 # building widgets (the server builds its widgets from plain data).
@@ -38,8 +45,6 @@ pytestmark = pytest.mark.filterwarnings(
 )
 ALICE = "alice"
 BOB = "bob"
-REQUESTS: TypeAdapter[Any] = TypeAdapter(ChatKitReq)
-EVENTS: TypeAdapter[Any] = TypeAdapter(ThreadStreamEvent)
 SCHEMA_SNAPSHOT = Path(__file__).parent / "chatkit_schema.json"
 
 
@@ -53,39 +58,6 @@ def fake_gemini() -> Iterator[FakeGemini]:
 async def api(api_factory: ApiFactory, fake_gemini: FakeGemini) -> AsyncIterator[Api]:
     async with chat_app(api_factory, fake_gemini) as running:
         yield running
-
-
-def request(kind: str, **params: Any) -> dict[str, Any]:
-    """A ChatKit request, checked against the package's request union before it is sent."""
-    body = {"type": kind, "params": params}
-    REQUESTS.validate_python(body)
-    return body
-
-
-def user_input(message: str) -> dict[str, Any]:
-    return {
-        "content": [{"type": "input_text", "text": message}],
-        "attachments": [],
-        "inference_options": {},
-    }
-
-
-async def stream(api: Api, user: str, body: dict[str, Any]) -> list[Any]:
-    """The frames of a streamed answer, each validated as a `ThreadStreamEvent`."""
-    response = await chatkit(api, user, body)
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("text/event-stream")
-    return [EVENTS.validate_python(frame) for frame in sse_data(response.text)]
-
-
-async def plain(api: Api, user: str, body: dict[str, Any], status: int = 200) -> Any:
-    response = await chatkit(api, user, body)
-    assert response.status_code == status, response.text
-    return response.json()
-
-
-def of_type(frames: list[Any], kind: str) -> list[Any]:
-    return [f for f in frames if f.type == kind]
 
 
 async def new_thread(
@@ -153,52 +125,6 @@ async def test_a_retry_answers_the_message_again(api: Api, fake_gemini: FakeGemi
     [reply] = [f.item for f in of_type(retried, "thread.item.done")]
     assert reply.content[0].text == "Why did the task cross the list?"
     assert fake_gemini.requests[-1].last_user_text() == "Tell me a joke"
-
-
-async def test_a_retry_after_a_failed_turn_stores_the_message_once(
-    api: Api, fake_gemini: FakeGemini
-) -> None:
-    from tests.support.fake_gemini import Fail
-
-    fake_gemini.respond(lambda _request: Fail(400))
-    failed = await stream(api, ALICE, request("threads.create", input=user_input("Hello")))
-    thread_id = of_type(failed, "thread.created")[0].thread.id
-    [asked] = [f.item for f in of_type(failed, "thread.item.done") if f.item.type == "user_message"]
-    assert of_type(failed, "error")
-    fake_gemini.respond(lambda _request: text("Here it is."))
-
-    retried = await stream(
-        api, ALICE, request("threads.retry_after_item", thread_id=thread_id, item_id=asked.id)
-    )
-
-    [reply] = [f.item for f in of_type(retried, "thread.item.done")]
-    assert reply.content[0].text == "Here it is."
-    stored = (
-        await api.client.get(f"/api/{ALICE}/conversations/{thread_id}", headers=api.auth(ALICE))
-    ).json()
-    assert [(m["role"], m["content"]) for m in stored["messages"]] == [
-        ("user", "Hello"),
-        ("assistant", "Here it is."),
-    ]
-    # The model was asked the message once, not twice in a row.
-    assert json.dumps(fake_gemini.requests[-1].contents).count("Hello") == 1
-
-
-async def test_a_new_thread_refused_by_the_rate_limit_is_only_an_error(
-    api_factory: ApiFactory, fake_gemini: FakeGemini
-) -> None:
-    fake_gemini.queue(text("One."))
-    async with chat_app(api_factory, fake_gemini, CHAT_RATE_LIMIT="1") as api:
-        first = await stream(api, ALICE, request("threads.create", input=user_input("One")))
-        refused = await stream(api, ALICE, request("threads.create", input=user_input("Two")))
-        listed = Page[Thread].model_validate(await plain(api, ALICE, request("threads.list")))
-
-    # No thread is announced that was never stored: the client shows the error alone.
-    [error] = refused
-    assert isinstance(error, ErrorEvent)
-    assert error.allow_retry
-    assert "Too many chat messages" in (error.message or "")
-    assert [t.id for t in listed.data] == [of_type(first, "thread.created")[0].thread.id]
 
 
 async def test_tool_calls_show_as_a_workflow(api: Api, fake_gemini: FakeGemini) -> None:
