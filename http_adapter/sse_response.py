@@ -7,6 +7,7 @@ ChatKit's included), so every protocol can have them.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, Mapping
 
@@ -14,6 +15,8 @@ import anyio
 from anyio.abc import TaskGroup
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+
+log = logging.getLogger(__name__)
 
 KEEP_ALIVE = b": keep-alive\n\n"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -105,6 +108,10 @@ class FrameStream(SseResponse):
                 await self.write(frame)
                 if self.client_left:
                     return
+        except Exception:
+            # The protocol tells every failure it foresaw in its own form; this one it did
+            # not: the answer ends here, and the log says why.
+            log.exception("a chat stream failed")
         finally:
             if isinstance(frames, AsyncGenerator):
                 await frames.aclose()
