@@ -65,6 +65,7 @@ UNSUPPORTED = {
     "threads.sync_custom_action": "This server's actions stream their answer: send them as "
     "threads.custom_action.",
 }
+NOT_STORED = "That message was not stored, so it cannot be retried: send it again."
 STREAMING = {
     "threads.create",
     "threads.add_user_message",
@@ -101,11 +102,13 @@ class TodoChatKitServer(ChatKitServer[RequestContext]):
         if isinstance(request, ThreadsCreateReq):
             # The first turn starts before `thread.created` is sent: a turn refused (the
             # rate limit) gets ChatKit's error alone, not a phantom thread whose conversation
-            # was never stored and that the client's next request could not find.
+            # was never stored and that the client's next request could not find. Not
+            # retryable: a retry names a stored message, and this one was not stored (the
+            # error says to send it again).
             try:
                 await self.todo_store.open_thread(request.params.input.content, context)
             except HTTPProblem as exc:
-                return _refusal(request.type, exc.detail, allow_retry=_retryable(exc))
+                return _refusal(request.type, exc.detail)
         try:
             result = await self._dispatch(request, context)
             if isinstance(result, NonStreamingResult):
@@ -113,11 +116,15 @@ class TodoChatKitServer(ChatKitServer[RequestContext]):
             frames = result.json_events
             # The first frame comes after the thread is loaded: a thread that is not the
             # user's is answered 404, before any frame is sent.
-            first = await anext(frames)
+            first = await anext(frames, None)
         except NotFoundError as exc:
             raise HTTPProblem(404, str(exc) or "Not found.") from None
         except ValueError as exc:  # the package's word for a request that does not fit
             return _refusal(request.type, str(exc))
+        if first is None:
+            # Only a retry of an item the thread does not hold has nothing to say: a message
+            # refused before it was stored (the rate limit, a turn running), so never stored.
+            return _refusal(request.type, NOT_STORED)
         keepalive_s = self.starter.ctx.settings.chat_keepalive_s
         return FrameStream(_chain(first, frames), keepalive_s)
 
@@ -140,7 +147,8 @@ class TodoChatKitServer(ChatKitServer[RequestContext]):
     ) -> AsyncIterator[ThreadStreamEvent]:
         assert isinstance(context, RequestContext)
         if context.failure is not None:
-            raise _stream_error(context.failure)
+            # Refused before it was stored: a retry could not find it, so none is offered.
+            raise CustomStreamError(context.failure.detail, allow_retry=False)
         text = ""
         if input_user_message is not None:
             text = message_text(input_user_message.content)
@@ -207,16 +215,14 @@ class TodoChatKitServer(ChatKitServer[RequestContext]):
         context.base = str(context.turn.message_id)
 
 
-def _retryable(problem: HTTPProblem) -> bool:
-    return problem.status in (409, 429, 502, 503, 504)
-
-
 def _stream_error(problem: HTTPProblem) -> CustomStreamError:
-    return CustomStreamError(problem.detail, allow_retry=_retryable(problem))
+    return CustomStreamError(
+        problem.detail, allow_retry=problem.status in (409, 429, 502, 503, 504)
+    )
 
 
-def _refusal(request_type: str, message: str, *, allow_retry: bool = False) -> Response:
-    error = ErrorEvent(code="custom", message=message, allow_retry=allow_retry)
+def _refusal(request_type: str, message: str) -> Response:
+    error = ErrorEvent(code="custom", message=message, allow_retry=False)
     if request_type in STREAMING:
         frame = b"data: " + error.model_dump_json().encode() + b"\n\n"
         return Response(frame, media_type="text/event-stream", headers=SSE_HEADERS)

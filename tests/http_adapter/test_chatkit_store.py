@@ -73,10 +73,11 @@ async def test_a_new_thread_refused_by_the_rate_limit_is_only_an_error(
         refused = await stream(api, ALICE, request("threads.create", input=user_input("Two")))
         listed = Page[Thread].model_validate(await plain(api, ALICE, request("threads.list")))
 
-    # No thread is announced that was never stored: the client shows the error alone.
+    # No thread is announced that was never stored: the client shows the error alone, and
+    # offers no retry (a retry names a stored message); the error says to send it again.
     [error] = refused
     assert isinstance(error, ErrorEvent)
-    assert error.allow_retry
+    assert not error.allow_retry
     assert "Too many chat messages" in (error.message or "")
     assert [t.id for t in listed.data] == [of_type(first, "thread.created")[0].thread.id]
 
@@ -116,3 +117,29 @@ async def test_a_chatkit_turn_asks_the_database_no_more_than_a_chat_turn(
     )
 
     assert in_chatkit <= in_chat
+
+
+async def test_retrying_a_refused_message_asks_for_it_again(
+    api_factory: ApiFactory, fake_gemini: FakeGemini
+) -> None:
+    """A message refused by the rate limit was not stored, so a retry cannot find it: none is
+    offered, and one sent anyway is answered ChatKit's error saying to send it again."""
+    fake_gemini.queue(text("One."))
+    async with chat_app(api_factory, fake_gemini, CHAT_RATE_LIMIT="1") as api:
+        first = await stream(api, ALICE, request("threads.create", input=user_input("One")))
+        thread_id = of_type(first, "thread.created")[0].thread.id
+        refused = await stream(
+            api,
+            ALICE,
+            request("threads.add_user_message", thread_id=thread_id, input=user_input("Two")),
+        )
+        [shown] = [f.item for f in of_type(refused, "thread.item.done")]
+        retried = await stream(
+            api, ALICE, request("threads.retry_after_item", thread_id=thread_id, item_id=shown.id)
+        )
+
+    [refusal] = of_type(refused, "error")
+    assert not refusal.allow_retry
+    [error] = retried
+    assert isinstance(error, ErrorEvent)
+    assert "send it again" in (error.message or "")
