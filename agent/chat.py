@@ -24,7 +24,7 @@ from agent.history import history_contents
 from agent.model_call import ModelCallObserver
 from agent.prompt import system_instruction
 from agent.turn import ChatTurn
-from storage.conversations import ConversationRepository, title_from
+from storage.conversations import ConversationRepository, MessageRecord, title_from
 from storage.errors import StorageError
 
 __all__ = ["ChatAgent", "ChatTurn", "ToolCaller"]
@@ -81,6 +81,7 @@ class ChatAgent:
         *,
         timezone: ZoneInfo | None = None,
         decision: consent.Decision | None = None,
+        retry_of: int | None = None,
     ) -> ChatTurn:
         """Find (or open) the conversation, take its turn lease and store the user's message;
         the model is asked only when the returned turn is run (which gives the lease back).
@@ -88,6 +89,10 @@ class ChatAgent:
         `decision` is a UI's confirm or cancel action on the delete proposal of the previous
         reply (`message` may then be empty); a `message` that is a plain yes confirms it too.
         Either way the model is not asked: the turn carries the proposal out or drops it.
+
+        `retry_of` is the id of the stored user message this turn asks again (a UI's retry):
+        while it is still the conversation's last message (its turn failed and left nothing
+        after it), the turn answers it as stored rather than storing it a second time.
 
         Raises `ConversationNotFoundError` unless the conversation is the user's, and
         `ConversationBusyError` (storing nothing) while another turn of it is running."""
@@ -100,10 +105,22 @@ class ChatAgent:
             user_id, conversation_id, self.turn_deadline_s + LEASE_MARGIN_S
         )
         try:
-            await self.conversations.add_message(user_id, conversation_id, "user", message)
-            history = await self.conversations.recent_messages(
-                user_id, conversation_id, HISTORY_MESSAGES
-            )
+            history: list[MessageRecord] = []
+            if retry_of is not None:
+                # Read under the lease: no other turn can add a message meanwhile.
+                history = await self.conversations.recent_messages(
+                    user_id, conversation_id, HISTORY_MESSAGES
+                )
+            if history and history[-1].id == retry_of and history[-1].role == "user":
+                message_id = history[-1].id
+            else:
+                stored = await self.conversations.add_message(
+                    user_id, conversation_id, "user", message
+                )
+                message_id = stored.id
+                history = await self.conversations.recent_messages(
+                    user_id, conversation_id, HISTORY_MESSAGES
+                )
             if self._declarations is None:
                 tools = await self.tools.tools()
                 self.destructive_tools = frozenset(
@@ -130,6 +147,7 @@ class ChatAgent:
             confirmed=pending if decision == "confirm" or confirm_words else [],
             decision=decision,
             lease=lease,
+            message_id=message_id,
         )
 
     def config(self, today: date, zone: str, *, final: bool) -> types.GenerateContentConfig:

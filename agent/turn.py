@@ -87,6 +87,7 @@ class ChatTurn:
     confirmed: list[dict[str, Any]]
     decision: consent.Decision | None
     lease: str
+    message_id: int  # the stored user message this turn answers
     calls_made: list[dict[str, Any]] = field(default_factory=list)
     pending: list[dict[str, Any]] = field(default_factory=list)
     _emit: Emit = _nowhere

@@ -7,7 +7,8 @@ last is read, as the new user message or as the answer to a delete proposal (a t
 state `approval-responded`). The answer is Server-Sent Events, `data: {chunk}` each: `start`,
 text as `text-start`/`text-delta`/`text-end`, each tool call as `tool-input-available` then
 `tool-output-available` (or `tool-output-error`), a proposed delete as `tool-input-available`
-then `tool-approval-request`, a failure as `error`, then `finish` and `data: [DONE]`.
+then `tool-approval-request`, a failure as `error` (the end of the shutdown's grace period
+too), then `finish` and `data: [DONE]`; a `: keep-alive` comment line in long silences.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from agent.consent import DECISION_WORDS, Decision
 from agent.events import DeltaEvent, DoneEvent, Event, ProposalEvent, ToolCallEvent
@@ -36,15 +37,13 @@ from http_adapter.endpoints import Handler, parse_json
 from http_adapter.operations import Operation
 from http_adapter.problems import HTTPProblem
 from http_adapter.schemas import error_list
+from http_adapter.shutdown import Shutdown
+from http_adapter.sse_response import FrameStream
 
 if TYPE_CHECKING:
     from agent.chat import ChatTurn
 
-HEADERS = {
-    "Cache-Control": "no-cache",
-    "X-Accel-Buffering": "no",
-    "x-vercel-ai-ui-message-stream": "v1",
-}
+HEADERS = {"x-vercel-ai-ui-message-stream": "v1"}
 NO_MESSAGE = "The last message must be the user's new message, or an answer to a proposal."
 DELETE_TOOL = "delete_task"
 # The transport sends the whole conversation every time (only its last message is read).
@@ -60,7 +59,8 @@ def ai_sdk_handlers(starter: TurnStarter) -> dict[Operation, Handler]:
         body = _request(await read_bytes(request, MAX_REQUEST_BYTES))
         message, decision = _new_message(body.messages[-1])
         turn = await starter.start(user, message, body.id, create=True, decision=decision)
-        return StreamingResponse(_stream(turn), media_type="text/event-stream", headers=HEADERS)
+        frames = _stream(turn, ctx.shutdown)
+        return FrameStream(frames, ctx.settings.chat_keepalive_s, headers=HEADERS)
 
     return {route_table.CHAT_AI_SDK: chat}
 
@@ -93,11 +93,11 @@ def _new_message(last: UIMessage) -> tuple[str, Decision | None]:
     return text, None
 
 
-async def _stream(turn: ChatTurn) -> AsyncIterator[bytes]:
+async def _stream(turn: ChatTurn, shutdown: Shutdown) -> AsyncIterator[bytes]:
     chunks = Chunks()
     yield _sse({"type": "start", "messageId": f"msg-{uuid.uuid4().hex}"})
     try:
-        async for event in turn_events(turn):
+        async for event in turn_events(turn, shutdown):
             for chunk in chunks.of(event):
                 yield _sse(chunk)
     except Exception as exc:

@@ -164,7 +164,7 @@ def build_app(settings: ApiSettings) -> Starlette:
                 await ctx.shutdown.turns_done(TURN_RECORD_WAIT_S)
                 await agent.aclose()
 
-    # The chat UI protocols start their turns as /chat does, with the same limits.
+    # /chat and the chat UI protocols start their turns alike, with the same limits.
     starter = TurnStarter(ctx, conversations, agent, RateLimits(db))
     routes = [
         *route_table.starlette_routes(
@@ -175,7 +175,7 @@ def build_app(settings: ApiSettings) -> Starlette:
                 route_table.OPENAPI: openapi_json,
                 **task_handlers(ctx),
                 **list_handlers(ctx),
-                **chat_handlers(ctx, conversations, agent, RateLimits(db)),
+                **chat_handlers(starter),
                 **change_handlers(ctx, changes, feed),
                 **chatkit_handlers(starter),
                 **ai_sdk_handlers(starter),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -16,83 +15,48 @@ import anyio
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import Receive, Scope, Send
 
 from agent.events import DeltaEvent, DoneEvent, Event, ModelError, ToolCallEvent, ToolResultEvent
 from http_adapter import route_table
-from http_adapter.context import AppContext
+from http_adapter.chat_turns import TurnStarter
 from http_adapter.endpoints import Handler, read_body
 from http_adapter.operations import Operation
 from http_adapter.problems import (
     CHAT_TURN_FAILED,
-    CONVERSATION_BUSY,
-    NO_CHAT,
     PROBLEM_JSON,
     SHUTTING_DOWN,
-    TOO_MANY_CHAT_MESSAGES,
     HTTPProblem,
     problem_body,
     storage_problem,
 )
 from http_adapter.schemas import ChatRequest, MessagePage, error_list
 from http_adapter.shutdown import Shutdown
-from storage.conversations import ConversationRepository
-from storage.errors import (
-    ConversationBusyError,
-    ConversationNotFoundError,
-    RateLimitedError,
-    StorageError,
-)
-from storage.limits import RateLimits
+from http_adapter.sse_response import SseResponse
+from storage.errors import StorageError
 
 if TYPE_CHECKING:
-    from agent.chat import ChatAgent, ChatTurn
+    from agent.chat import ChatTurn
 
 log = logging.getLogger(__name__)
 
-CHAT_SCOPE = "chat"
-CHAT_WINDOW_S = 60.0
-BUSY_RETRY_AFTER_S = 2
 
-
-def chat_handlers(
-    ctx: AppContext,
-    conversations: ConversationRepository,
-    agent: ChatAgent | None,
-    limits: RateLimits,
-) -> dict[Operation, Handler]:
+def chat_handlers(starter: TurnStarter) -> dict[Operation, Handler]:
     """The handler of each chat and conversation operation of the route table."""
+    ctx, conversations = starter.ctx, starter.conversations
     keepalive_s = ctx.settings.chat_keepalive_s
 
     async def chat(request: Request) -> Response:
         user = await ctx.authorize(request)
-        if agent is None:
-            raise HTTPProblem(503, NO_CHAT)
+        starter.require_agent()
         body = await read_body(request, ChatRequest)
-        with storage_problems():
-            try:
-                counted = await limits.count(
-                    CHAT_SCOPE, user, limit=ctx.settings.chat_rate_limit, window_s=CHAT_WINDOW_S
-                )
-            except RateLimitedError as exc:
-                return turn_problem(
-                    HTTPProblem(
-                        429,
-                        TOO_MANY_CHAT_MESSAGES,
-                        headers={"Retry-After": str(exc.retry_after_s)},
-                    ),
-                    body.conversation_id,
-                )
-            zone = ZoneInfo(body.timezone) if body.timezone else None
-            try:
-                turn = await agent.start(user, body.message, body.conversation_id, timezone=zone)
-            except ConversationNotFoundError:
-                # A turn that names no conversation of the user's costs no model call.
-                await limits.give_back(counted)
-                raise
-            except ConversationBusyError as exc:
-                await limits.give_back(counted)
-                return turn_problem(busy_problem(exc), exc.conversation_id)
+        zone = ZoneInfo(body.timezone) if body.timezone else None
+        try:
+            turn = await starter.start(user, body.message, body.conversation_id, timezone=zone)
+        except HTTPProblem as exc:
+            if exc.status in (409, 429):
+                # Refused before it began: the client sends it again, in the same conversation.
+                return turn_problem(exc, body.conversation_id)
+            raise
         if "text/event-stream" in request.headers.get("accept", ""):
             return TurnStream(turn, keepalive_s, ctx.shutdown)
         return await _json_turn(turn, ctx.shutdown)
@@ -174,12 +138,6 @@ def storage_problems() -> Iterator[None]:
         raise storage_problem(exc) from None
 
 
-def busy_problem(exc: ConversationBusyError) -> HTTPProblem:
-    # The running turn most likely ends long before its lease would lapse: ask again soon.
-    retry_after = min(exc.retry_after_s, BUSY_RETRY_AFTER_S)
-    return HTTPProblem(409, CONVERSATION_BUSY, headers={"Retry-After": str(retry_after)})
-
-
 def _model_problem(exc: ModelError) -> HTTPProblem:
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
     return HTTPProblem(exc.status, exc.detail, headers=headers)
@@ -202,7 +160,7 @@ def turn_problem(problem: HTTPProblem, conversation_id: str | None) -> Response:
     )
 
 
-class TurnStream(Response):
+class TurnStream(SseResponse):
     """A chat turn as Server-Sent Events.
 
     The turn runs to its end even if the client leaves (its events are then dropped), so
@@ -214,81 +172,39 @@ class TurnStream(Response):
     """
 
     def __init__(self, turn: ChatTurn, keepalive_s: float, shutdown: Shutdown) -> None:
-        # As StreamingResponse does: no body, so no `content-length: 0` that would end the
-        # answer for the client before the first event.
-        self.status_code = 200
-        self.media_type = "text/event-stream"
-        self.background = None
-        self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        super().__init__(keepalive_s)
         self.turn = turn
-        self.keepalive_s = keepalive_s
         self.shutdown = shutdown
-        self._send: Send | None = None
-        self._lock = anyio.Lock()
-        self._client_left = False
-        self._last_sent = time.monotonic()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self._send = send
-        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-        async with anyio.create_task_group() as background:
-            background.start_soon(self._keep_alive)
-            background.start_soon(self._watch_client, receive)
-            try:
-                with self.shutdown.turn(), anyio.CancelScope() as turn_scope:
-                    background.start_soon(_end_on_shutdown, self.shutdown, turn_scope)
-                    await self.turn.run(self._event)
-                if turn_scope.cancelled_caught:
-                    log.info("a chat stream was ended by the shutdown")
-                    await self._error(SHUTTING_DOWN)
-            except ModelError as exc:
-                await self._error(_model_problem(exc))
-            except StorageError as exc:
-                await self._error(storage_problem(exc))
-            except Exception:
-                log.exception("a streamed chat turn failed")
-                await self._error(HTTPProblem(500, CHAT_TURN_FAILED))
-            finally:
-                background.cancel_scope.cancel()
-        await self._write(b"", more_body=False)
+    async def stream(self) -> None:
+        try:
+            with self.shutdown.turn(), anyio.CancelScope() as turn_scope:
+                self.tasks.start_soon(_end_on_shutdown, self.shutdown, turn_scope)
+                await self.turn.run(self._event)
+            if turn_scope.cancelled_caught:
+                log.info("a chat stream was ended by the shutdown")
+                await self._error(SHUTTING_DOWN)
+        except ModelError as exc:
+            await self._error(_model_problem(exc))
+        except StorageError as exc:
+            await self._error(storage_problem(exc))
+        except Exception:
+            log.exception("a streamed chat turn failed")
+            await self._error(HTTPProblem(500, CHAT_TURN_FAILED))
 
     async def _event(self, event: Event) -> None:
         if isinstance(event, DoneEvent):
-            await self._write(_sse("done", event.answer))
+            await self.write(_sse("done", event.answer))
         elif isinstance(event, DeltaEvent):
-            await self._write(_sse("delta", {"text": event.text}))
+            await self.write(_sse("delta", {"text": event.text}))
         elif isinstance(event, ToolCallEvent):
-            await self._write(_sse("tool_call", asdict(event)))
+            await self.write(_sse("tool_call", asdict(event)))
         elif isinstance(event, ToolResultEvent):
             data = {"id": event.id, "name": event.name, **event.outcome}
-            await self._write(_sse("tool_result", data))
+            await self.write(_sse("tool_result", data))
 
     async def _error(self, problem: HTTPProblem) -> None:
-        await self._write(_sse("error", turn_body(problem, self.turn.conversation_id)))
-
-    async def _keep_alive(self) -> None:
-        while True:
-            await anyio.sleep(max(0.0, self._last_sent + self.keepalive_s - time.monotonic()))
-            if time.monotonic() - self._last_sent >= self.keepalive_s:
-                await self._write(b": keep-alive\n\n")
-
-    async def _watch_client(self, receive: Receive) -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        self._client_left = True
-
-    async def _write(self, chunk: bytes, *, more_body: bool = True) -> None:
-        assert self._send is not None
-        async with self._lock:
-            self._last_sent = time.monotonic()
-            if self._client_left:
-                return
-            try:
-                await self._send(
-                    {"type": "http.response.body", "body": chunk, "more_body": more_body}
-                )
-            except OSError:  # the client left (ASGI 2.4 servers say so when sending)
-                self._client_left = True
+        await self.write(_sse("error", turn_body(problem, self.turn.conversation_id)))
 
 
 def _sse(name: str, data: Mapping[str, Any]) -> bytes:

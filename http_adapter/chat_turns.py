@@ -1,22 +1,31 @@
-"""Starting a chat turn for the chat UIs' protocols (ChatKit, AI SDK): the same rate limit,
-conversations and agent as `/chat`, and one place that turns a UI's confirm or cancel action
-into what the agent understands."""
+"""Starting a chat turn, for `/chat` and the chat UIs' protocols (ChatKit, AI SDK) alike: one
+rate limit, one set of refusals, and one place that turns a UI's confirm or cancel action into
+what the agent understands."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 
 from agent.consent import Decision
 from agent.events import Event, ModelError
-from http_adapter.chat_routes import CHAT_SCOPE, CHAT_WINDOW_S, busy_problem
 from http_adapter.context import AppContext
-from http_adapter.problems import NO_CHAT, TOO_MANY_CHAT_MESSAGES, HTTPProblem, storage_problem
+from http_adapter.problems import (
+    CONVERSATION_BUSY,
+    NO_CHAT,
+    SHUTTING_DOWN,
+    TOO_MANY_CHAT_MESSAGES,
+    HTTPProblem,
+    storage_problem,
+)
+from http_adapter.shutdown import Shutdown
 from storage.conversations import ConversationRepository, title_from
 from storage.errors import (
     ConversationBusyError,
@@ -29,6 +38,11 @@ from storage.limits import RateLimits
 if TYPE_CHECKING:
     from agent.chat import ChatAgent, ChatTurn
 
+log = logging.getLogger(__name__)
+
+CHAT_SCOPE = "chat"
+CHAT_WINDOW_S = 60.0
+BUSY_RETRY_AFTER_S = 2
 NOT_FOUND = "Conversation not found."
 
 
@@ -49,14 +63,18 @@ class TurnStarter:
         self,
         user: str,
         message: str,
-        conversation_id: str,
+        conversation_id: str | None,
         *,
         create: bool = False,
         decision: Decision | None = None,
+        timezone: ZoneInfo | None = None,
+        retry_of: int | None = None,
     ) -> ChatTurn:
         """Count the turn against the user's limit, store the message and hand back the turn
-        (not yet run). `create` opens the conversation of that id if it does not exist.
-        Raises `HTTPProblem` (429, 404, 503) for what stops the turn from starting."""
+        (not yet run). No `conversation_id` opens a new conversation; `create` opens the
+        conversation of that id if it does not exist; `retry_of` is the stored message a UI's
+        retry asks again (see `ChatAgent.start`). Raises `HTTPProblem` (429, 404, 409, 503)
+        for what stops the turn from starting; a turn refused so costs no share of the limit."""
         agent = self.require_agent()
         settings = self.ctx.settings
         try:
@@ -70,24 +88,40 @@ class TurnStarter:
         except StorageError as exc:
             raise storage_problem(exc) from None
         try:
-            if create:
+            if create and conversation_id is not None:
                 await self.conversations.open(user, conversation_id, title_from(message))
-            return await agent.start(user, message, conversation_id, decision=decision)
+            return await agent.start(
+                user,
+                message,
+                conversation_id,
+                timezone=timezone,
+                decision=decision,
+                retry_of=retry_of,
+            )
         except ConversationNotFoundError:
             # A turn that names no conversation of the user's costs no model call.
-            await self.limits.give_back(counted)
-            raise HTTPProblem(404, NOT_FOUND) from None
+            refusal = HTTPProblem(404, NOT_FOUND)
         except ConversationBusyError as exc:
             # One turn at a time: nothing is stored for this one, and it costs nothing.
-            await self.limits.give_back(counted)
-            raise busy_problem(exc) from None
+            refusal = busy_problem(exc)
         except StorageError as exc:
             raise storage_problem(exc) from None
+        try:
+            await self.limits.give_back(counted)
+        except StorageError as exc:
+            raise storage_problem(exc) from None
+        raise refusal
 
     def require_agent(self) -> ChatAgent:
         if self.agent is None:
             raise HTTPProblem(503, NO_CHAT)
         return self.agent
+
+
+def busy_problem(exc: ConversationBusyError) -> HTTPProblem:
+    # The running turn most likely ends long before its lease would lapse: ask again soon.
+    retry_after = min(exc.retry_after_s, BUSY_RETRY_AFTER_S)
+    return HTTPProblem(409, CONVERSATION_BUSY, headers={"Retry-After": str(retry_after)})
 
 
 def turn_failure(exc: Exception) -> HTTPProblem | None:
@@ -102,24 +136,40 @@ def turn_failure(exc: Exception) -> HTTPProblem | None:
     return None
 
 
-async def turn_events(turn: ChatTurn) -> AsyncIterator[Event]:
+async def turn_events(turn: ChatTurn, shutdown: Shutdown) -> AsyncIterator[Event]:
     """The turn's events as they come, run in a task of its own; its failure is raised after
     the last event. When the reader stops (the client stopped the answer or left), the turn is
-    cancelled, and records what it did as any interrupted turn does."""
+    cancelled, and records what it did as any interrupted turn does. The turn runs within
+    `shutdown.turn()`, and ends as `/chat`'s do when the shutdown's grace period does: cancelled
+    (its record kept, before the lifespan closes the database), its failure `SHUTTING_DOWN`,
+    which each protocol tells in its own error form."""
     queue: asyncio.Queue[Event | None] = asyncio.Queue()
+    ended = asyncio.Event()
 
     async def run() -> None:
         try:
-            await turn.run(queue.put)
+            with shutdown.turn():
+                await turn.run(queue.put)
         finally:
             queue.put_nowait(None)
 
+    async def end_on_shutdown() -> None:
+        await shutdown.wait()
+        ended.set()
+        task.cancel()
+
     task = asyncio.create_task(run())
+    watch = asyncio.create_task(end_on_shutdown())
     try:
         while (event := await queue.get()) is not None:
             yield event
-        await task
+        await asyncio.wait({task})
+        if task.cancelled() and ended.is_set():
+            log.info("a chat stream was ended by the shutdown")
+            raise HTTPProblem(SHUTTING_DOWN.status, SHUTTING_DOWN.detail)
+        task.result()  # the turn's failure, if it failed
     finally:
+        watch.cancel()
         if not task.done():
             task.cancel()
             with contextlib.suppress(BaseException):

@@ -9,7 +9,7 @@ sync actions) get ChatKit's error form with a sentence saying so.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from chatkit.actions import Action
@@ -30,7 +30,7 @@ from chatkit.types import (
     is_streaming_req,
 )
 from pydantic import TypeAdapter, ValidationError
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from agent.consent import DECISION_WORDS, Decision
 from http_adapter.chat_turns import TurnStarter, decision_of, turn_events, turn_failure
@@ -42,8 +42,14 @@ from http_adapter.chatkit_items import (
     now,
     user_item,
 )
-from http_adapter.chatkit_store import NO_ATTACHMENTS, ConversationStore, RequestContext
+from http_adapter.chatkit_store import (
+    NO_ATTACHMENTS,
+    ConversationStore,
+    RequestContext,
+    message_text,
+)
 from http_adapter.problems import HTTPProblem
+from http_adapter.sse_response import SSE_HEADERS, FrameStream
 from storage.conversations import ConversationRepository, title_from
 
 if TYPE_CHECKING:
@@ -59,6 +65,7 @@ UNSUPPORTED = {
     "threads.sync_custom_action": "This server's actions stream their answer: send them as "
     "threads.custom_action.",
 }
+NOT_STORED = "That message was not stored, so it cannot be retried: send it again."
 STREAMING = {
     "threads.create",
     "threads.add_user_message",
@@ -67,7 +74,6 @@ STREAMING = {
     "threads.retry_after_item",
     "threads.custom_action",
 }
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 class TodoChatKitServer(ChatKitServer[RequestContext]):
@@ -93,6 +99,16 @@ class TodoChatKitServer(ChatKitServer[RequestContext]):
         if refusal is not None:
             return _refusal(request.type, refusal)
         context = RequestContext(user)
+        if isinstance(request, ThreadsCreateReq):
+            # The first turn starts before `thread.created` is sent: a turn refused (the
+            # rate limit) gets ChatKit's error alone, not a phantom thread whose conversation
+            # was never stored and that the client's next request could not find. Not
+            # retryable: a retry names a stored message, and this one was not stored (the
+            # error says to send it again).
+            try:
+                await self.todo_store.open_thread(request.params.input.content, context)
+            except HTTPProblem as exc:
+                return _refusal(request.type, exc.detail)
         try:
             result = await self._dispatch(request, context)
             if isinstance(result, NonStreamingResult):
@@ -100,14 +116,17 @@ class TodoChatKitServer(ChatKitServer[RequestContext]):
             frames = result.json_events
             # The first frame comes after the thread is loaded: a thread that is not the
             # user's is answered 404, before any frame is sent.
-            first = await anext(frames)
+            first = await anext(frames, None)
         except NotFoundError as exc:
             raise HTTPProblem(404, str(exc) or "Not found.") from None
         except ValueError as exc:  # the package's word for a request that does not fit
             return _refusal(request.type, str(exc))
-        return StreamingResponse(
-            _chain(first, frames), media_type="text/event-stream", headers=SSE_HEADERS
-        )
+        if first is None:
+            # Only a retry of an item the thread does not hold has nothing to say: a message
+            # refused before it was stored (the rate limit, a turn running), so never stored.
+            return _refusal(request.type, NOT_STORED)
+        keepalive_s = self.starter.ctx.settings.chat_keepalive_s
+        return FrameStream(_chain(first, frames), keepalive_s)
 
     async def process(
         self, request: str | bytes | bytearray, context: RequestContext
@@ -128,17 +147,22 @@ class TodoChatKitServer(ChatKitServer[RequestContext]):
     ) -> AsyncIterator[ThreadStreamEvent]:
         assert isinstance(context, RequestContext)
         if context.failure is not None:
-            raise _stream_error(context.failure)
+            # Refused before it was stored: a retry could not find it, so none is offered.
+            raise CustomStreamError(context.failure.detail, allow_retry=False)
         text = ""
         if input_user_message is not None:
-            text = "\n".join(part.text for part in input_user_message.content).strip()
+            text = message_text(input_user_message.content)
         if context.turn is None:
-            # A retry: the message is asked again (and stored again, as it was said again).
-            await self._start(thread, text, context)
+            # A retry: the message is asked again. Its turn failed and left nothing after it:
+            # it is answered as stored, not stored twice. Something came after it: it is
+            # stored again, as it was said again (the history keeps what was said before).
+            asked = input_user_message.id if input_user_message is not None else ""
+            retry_of = int(asked) if asked.isdigit() else None
+            await self._start(thread, text, context, retry_of=retry_of)
         if not thread.title:
             thread.title = title_from(text)
         assert context.turn is not None
-        async for event in _run(context.turn, LiveItems(thread.id, context.base)):
+        async for event in self._run(context.turn, LiveItems(thread.id, context.base)):
             yield event
 
     async def action(
@@ -154,14 +178,25 @@ class TodoChatKitServer(ChatKitServer[RequestContext]):
         approve = action.type == CONFIRM_ACTION
         decision = decision_of(approve)
         text = DECISION_WORDS[decision]
-        await self._start(thread, text, context, decision)
+        await self._start(thread, text, context, decision=decision)
         if sender is not None:
             answer = "Confirmed." if approve else "Cancelled."
             yield ThreadItemReplacedEvent(item=answered_item(sender, answer))
         yield ThreadItemDoneEvent(item=user_item(thread.id, int(context.base), text, now()))
         assert context.turn is not None
-        async for event in _run(context.turn, LiveItems(thread.id, context.base)):
+        async for event in self._run(context.turn, LiveItems(thread.id, context.base)):
             yield event
+
+    async def _run(self, turn: ChatTurn, live: LiveItems) -> AsyncIterator[ThreadStreamEvent]:
+        try:
+            async for event in turn_events(turn, self.starter.ctx.shutdown):
+                for frame in live.frames(event):
+                    yield frame
+        except Exception as exc:
+            problem = turn_failure(exc)
+            if problem is None:
+                raise
+            raise _stream_error(problem) from None
 
     async def _start(
         self,
@@ -169,26 +204,15 @@ class TodoChatKitServer(ChatKitServer[RequestContext]):
         text: str,
         context: RequestContext,
         decision: Decision | None = None,
+        retry_of: int | None = None,
     ) -> None:
         try:
             context.turn = await self.starter.start(
-                context.user, text, thread.id, decision=decision
+                context.user, text, thread.id, decision=decision, retry_of=retry_of
             )
         except HTTPProblem as exc:
             raise _stream_error(exc) from None
-        context.base = str(await self.todo_store.last_message_id(context.user, thread.id))
-
-
-async def _run(turn: ChatTurn, live: LiveItems) -> AsyncIterator[ThreadStreamEvent]:
-    try:
-        async for event in turn_events(turn):
-            for frame in live.frames(event):
-                yield frame
-    except Exception as exc:
-        problem = turn_failure(exc)
-        if problem is None:
-            raise
-        raise _stream_error(problem) from None
+        context.base = str(context.turn.message_id)
 
 
 def _stream_error(problem: HTTPProblem) -> CustomStreamError:
@@ -205,7 +229,10 @@ def _refusal(request_type: str, message: str) -> Response:
     return JSONResponse(error.model_dump(mode="json"), status_code=400)
 
 
-async def _chain(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    yield first
-    async for frame in rest:
-        yield frame
+async def _chain(first: bytes, rest: AsyncGenerator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        yield first
+        async for frame in rest:
+            yield frame
+    finally:
+        await rest.aclose()

@@ -9,6 +9,7 @@ ChatKit asks to save them. Nothing is deleted item by item: the stored history i
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,6 @@ from http_adapter.problems import HTTPProblem
 from storage.conversations import (
     ConversationPublic,
     ConversationRepository,
-    MessageRecord,
     title_from,
 )
 from storage.errors import ConversationNotFoundError
@@ -41,7 +41,7 @@ class RequestContext:
     turn: ChatTurn | None = None
     base: str = ""  # the id of the turn's user message, which names its items
     failure: HTTPProblem | None = None
-    new_thread: str | None = None  # a thread created by this request, stored with its message
+    new_thread: str | None = None  # a thread created by this request, opened by its first turn
     titled: tuple[str, str] | None = None  # (thread, title) as stored by this request
 
 
@@ -51,16 +51,28 @@ class ConversationStore(Store[RequestContext]):
         self.starter = starter
 
     def generate_thread_id(self, context: RequestContext) -> str:
-        return str(uuid.uuid4())
+        return context.new_thread or str(uuid.uuid4())
+
+    async def open_thread(self, content: Sequence[Any], context: RequestContext) -> None:
+        """Start the first turn of the thread a `threads.create` request makes, before the
+        package announces the thread: the turn creates its conversation, as `/chat`'s first
+        turn does (no lookup of an id nobody can have used yet), titled by the message; the
+        thread takes its id. Raises `HTTPProblem` when the turn is refused (the rate limit);
+        nothing is stored then, the conversation included, so the client is told the error
+        alone rather than shown a thread that does not exist."""
+        text = message_text(content)
+        context.turn = await self.starter.start(context.user, text, None)
+        thread_id = context.turn.conversation_id
+        context.new_thread = thread_id
+        context.titled = (thread_id, title_from(text))
+        context.base = str(context.turn.message_id)
 
     async def load_thread(self, thread_id: str, context: RequestContext) -> ThreadMetadata:
         return _thread(await self._conversation(context.user, thread_id))
 
     async def save_thread(self, thread: ThreadMetadata, context: RequestContext) -> None:
         if thread.title is None:
-            # A new thread: its conversation is opened with its first message, titled by it.
-            context.new_thread = thread.id
-            return
+            return  # a new thread: its conversation was opened by its first turn
         if context.titled == (thread.id, thread.title):
             return  # stored so by this request already
         # A NUL is kept as U+FFFD, as in messages: PostgreSQL cannot store it.
@@ -94,19 +106,18 @@ class ConversationStore(Store[RequestContext]):
     async def add_thread_item(
         self, thread_id: str, item: ThreadItem, context: RequestContext
     ) -> None:
-        if not isinstance(item, UserMessageItem) or context.turn or context.failure:
+        if not isinstance(item, UserMessageItem) or context.failure:
             return  # the agent stores what its turn did
-        text = "\n".join(part.text for part in item.content).strip()
-        new = context.new_thread == thread_id
-        try:
-            context.turn = await self.starter.start(context.user, text, thread_id, create=new)
-        except HTTPProblem as exc:
-            # Told as the turn's error, in the stream that shows the message.
-            context.failure = exc
-            return
-        if new:
-            context.titled = (thread_id, title_from(text))
-        context.base = str(await self.last_message_id(context.user, thread_id))
+        if context.turn is None:
+            try:
+                context.turn = await self.starter.start(
+                    context.user, message_text(item.content), thread_id
+                )
+            except HTTPProblem as exc:
+                # Told as the turn's error, in the stream that shows the message.
+                context.failure = exc
+                return
+            context.base = str(context.turn.message_id)
         # Shown with the id it is stored under, so that retrying it finds it.
         item.id = context.base
 
@@ -139,10 +150,6 @@ class ConversationStore(Store[RequestContext]):
         messages = await self.conversations.recent_messages(user, thread_id, _ALL_MESSAGES)
         return stored_items(thread_id, messages)
 
-    async def last_message_id(self, user: str, thread_id: str) -> int:
-        last: list[MessageRecord] = await self.conversations.recent_messages(user, thread_id, 1)
-        return last[-1].id
-
     async def _conversation(self, user: str, thread_id: str) -> ConversationPublic:
         if "\x00" in thread_id:  # ids are UUIDs; PostgreSQL cannot even compare a NUL
             raise NotFoundError(f"Thread {thread_id!r} not found.")
@@ -150,6 +157,11 @@ class ConversationStore(Store[RequestContext]):
             return await self.conversations.get(user, thread_id)
         except ConversationNotFoundError:
             raise NotFoundError(f"Thread {thread_id} not found.") from None
+
+
+def message_text(content: Sequence[Any]) -> str:
+    """The text of a user message's content parts."""
+    return "\n".join(part.text for part in content).strip()
 
 
 def _thread(conversation: ConversationPublic) -> ThreadMetadata:

@@ -2,12 +2,13 @@
 
 On SIGTERM uvicorn stops accepting connections and waits for the open ones to finish. A chat
 stream may run far longer than an orchestrator waits, so once the grace period has passed the
-streams still running end with an SSE `error` event instead of being cut off mid-answer
-(`chat_routes.TurnStream` waits on `Shutdown.wait`), and JSON chat turns with a problem
-answer: the turn is cancelled as a deadline would cancel it, so what it did is recorded and
-nothing half-done is stored. Chat turns run inside `Shutdown.turn()`, and the lifespan waits
-for them (`turns_done`) before it closes the database, so that the record of a turn cancelled
-at the last moment is still written.
+streams still running end with an error in their protocol's form instead of being cut off
+mid-answer (`chat_routes.TurnStream` and, for the chat UIs, `chat_turns.turn_events` wait on
+`Shutdown.wait`), and JSON chat turns with a problem answer: the turn is cancelled as a
+deadline would cancel it, so what it did is recorded and nothing half-done is stored. Chat
+turns, whatever their protocol, run inside `Shutdown.turn()`, and the lifespan waits for them
+(`turns_done`) before it closes the database, so that the record of a turn cancelled at the
+last moment is still written.
 """
 
 from __future__ import annotations

