@@ -162,7 +162,13 @@ class TaskRepository:
                 total = (await conn.execute(counted, parameters)).scalar_one()
             else:
                 total = query.offset + len(rows)
-        return TaskPage(tasks=[_public(row) for row in rows[: query.limit]], total=total)
+        # The column names once for the page (a row builds their list on every `_fields`).
+        names = rows[0]._fields if rows else ()
+        tasks = [
+            TaskPublic.model_validate(dict(zip(names, row, strict=True)))
+            for row in rows[: query.limit]
+        ]
+        return TaskPage(tasks=tasks, total=total)
 
     async def tags(self, user_id: str) -> builtins.list[str]:
         """Every tag on the user's tasks, once, the most used first."""
