@@ -188,8 +188,9 @@ class TaskRepository:
         task, its version and its `updated_at` as they were.
 
         Most changes are one UPDATE, guarded so that it touches the row only when some value
-        really differs (and the version is the expected one), in a transaction with its
-        change-log entry. Only when it touches nothing is the row read, to tell which case that was.
+        really differs (and the version is the expected one); the log's trigger appends its
+        change within it. Only when it touches nothing is the row read, to tell which case that
+        was.
         A change that must be checked against the task or a list as they are (a list to move
         into, a recurrence and its due date, a completion that may create the next occurrence)
         reads them in the UPDATE's transaction instead. A completion that created the next
