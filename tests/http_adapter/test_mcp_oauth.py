@@ -153,15 +153,20 @@ class Host:
         return access_token
 
 
-async def discover_and_register(api: Api, client: httpx.AsyncClient) -> tuple[Host, str]:
+async def discover_and_register(
+    api: Api, client: httpx.AsyncClient, *, issuer: str | None = None
+) -> tuple[Host, str]:
     """From /mcp's 401 to a registered client, as RFC 9728, RFC 8414 and RFC 7591 say;
-    returns the host and the issuer /mcp named."""
+    returns the host and the issuer /mcp named (or `issuer`, for a server that names none)."""
     challenge = (await post_initialize(api)).headers["www-authenticate"]
     metadata_url = challenge.partition('resource_metadata="')[2].partition('"')[0]
     assert metadata_url == f"{BASE_URL}{METADATA_PATH}"
     resource = (await api.client.get(metadata_url)).json()
     assert resource["resource"] == MCP_URL
-    [issuer] = resource["authorization_servers"]
+    if issuer is None:
+        [issuer] = resource["authorization_servers"]
+    else:
+        assert "authorization_servers" not in resource
     parts = urlsplit(issuer)
     well_known = f"{parts.scheme}://{parts.netloc}/.well-known/oauth-authorization-server"
     server = (await client.get(f"{well_known}{parts.path}")).json()
@@ -291,7 +296,9 @@ async def test_without_public_url_oauth_tokens_are_off_and_the_log_says_so(
         httpx.AsyncClient(base_url=better_auth, headers={"Origin": better_auth}) as client,
     ):
         email, _ = await sign_up(client)
-        host, _ = await discover_and_register(api, client)
+        # Told of no authorization server (its tokens would be refused); one that knows it
+        # anyway gets tokens that /mcp refuses.
+        host, _ = await discover_and_register(api, client, issuer=f"{better_auth}/api/auth")
         for_mcp = await host.authorize(MCP_URL, email)
         other = await host.authorize(ON_ANOTHER_PORT, email)
 
