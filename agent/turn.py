@@ -91,6 +91,7 @@ class ChatTurn:
     calls_made: list[dict[str, Any]] = field(default_factory=list)
     pending: list[dict[str, Any]] = field(default_factory=list)
     _emit: Emit = _nowhere
+    _began: bool = False  # run (or abandon) was called: the lease is theirs to give back
     _said: list[str] = field(default_factory=list)
     _round_spoke: bool = False
     _turn_start: int = 0
@@ -106,6 +107,7 @@ class ChatTurn:
         """Run the turn, reporting its events to `emit` (the last one a `DoneEvent`); the
         answer. A model failure raises `ModelError`, a storage failure `StorageError`; either
         way, and on cancellation, the tool calls already executed are stored."""
+        self._began = True
         self._emit = emit or _nowhere
         self._turn_start = len(self.contents)
         try:
@@ -116,6 +118,20 @@ class ChatTurn:
                     await self.agent.conversations.release_turn(self.conversation_id, self.lease)
                 except StorageError:
                     log.warning("could not release a conversation's turn lease; it will lapse")
+
+    async def abandon(self) -> None:
+        """A turn that will not run (its client left, or its answer failed, before it began):
+        its lease given back now rather than left to lapse, which would keep the conversation
+        busy for minutes. Its message stays stored with nothing after it, as after a failed
+        turn (a retry answers it in place). Nothing once the turn has begun to run."""
+        if self._began:
+            return
+        self._began = True
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.agent.conversations.release_turn(self.conversation_id, self.lease)
+            except StorageError:
+                log.warning("could not release a conversation's turn lease; it will lapse")
 
     async def _run(self) -> dict[str, Any]:
         try:

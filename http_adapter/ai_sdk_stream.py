@@ -60,7 +60,9 @@ def ai_sdk_handlers(starter: TurnStarter) -> dict[Operation, Handler]:
         message, decision = _new_message(body.messages[-1])
         turn = await starter.start(user, message, body.id, create=True, decision=decision)
         frames = _stream(turn, ctx.shutdown)
-        return FrameStream(frames, ctx.settings.chat_keepalive_s, headers=HEADERS)
+        return FrameStream(
+            frames, ctx.settings.chat_keepalive_s, headers=HEADERS, on_end=turn.abandon
+        )
 
     return {route_table.CHAT_AI_SDK: chat}
 

@@ -5,13 +5,13 @@ what the agent understands."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+import anyio
 from starlette.requests import Request
 
 from agent.consent import Decision
@@ -172,8 +172,11 @@ async def turn_events(turn: ChatTurn, shutdown: Shutdown) -> AsyncIterator[Event
         watch.cancel()
         if not task.done():
             task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+            # Waited for without handing our own cancellation on to it, as awaiting the task
+            # itself would (the reader is cancelled when its client leaves): the turn's
+            # clean-up, its record and its lease given back, must not be cut short.
+            with anyio.CancelScope(shield=True):
+                await asyncio.wait({task})
 
 
 async def read_bytes(request: Request, limit: int) -> bytes:

@@ -118,15 +118,21 @@ class TodoChatKitServer(ChatKitServer[RequestContext]):
             # user's is answered 404, before any frame is sent.
             first = await anext(frames, None)
         except NotFoundError as exc:
+            await context.abandon_turn()
             raise HTTPProblem(404, str(exc) or "Not found.") from None
         except ValueError as exc:  # the package's word for a request that does not fit
+            await context.abandon_turn()
             return _refusal(request.type, str(exc))
+        except BaseException:
+            await context.abandon_turn()
+            raise
         if first is None:
             # Only a retry of an item the thread does not hold has nothing to say: a message
             # refused before it was stored (the rate limit, a turn running), so never stored.
+            await context.abandon_turn()
             return _refusal(request.type, NOT_STORED)
         keepalive_s = self.starter.ctx.settings.chat_keepalive_s
-        return FrameStream(_chain(first, frames), keepalive_s)
+        return FrameStream(_chain(first, frames), keepalive_s, on_end=context.abandon_turn)
 
     async def process(
         self, request: str | bytes | bytearray, context: RequestContext

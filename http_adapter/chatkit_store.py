@@ -44,6 +44,11 @@ class RequestContext:
     new_thread: str | None = None  # a thread created by this request, opened by its first turn
     titled: tuple[str, str] | None = None  # (thread, title) as stored by this request
 
+    async def abandon_turn(self) -> None:
+        """The answer ended: a turn it started that never ran gives its lease back."""
+        if self.turn is not None:
+            await self.turn.abandon()
+
 
 class ConversationStore(Store[RequestContext]):
     def __init__(self, conversations: ConversationRepository, starter: TurnStarter) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Mapping
 
 import anyio
 from anyio.abc import TaskGroup
@@ -99,9 +99,14 @@ class FrameStream(SseResponse):
         frames: AsyncIterable[bytes],
         keepalive_s: float,
         headers: Mapping[str, str] | None = None,
+        *,
+        on_end: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__(keepalive_s, headers)
         self.frames = frames
+        # Runs when the answer ends, however: a turn whose frames stopped before it began
+        # (the client left after the first frame) is abandoned there.
+        self.on_end = on_end
 
     async def stream(self) -> None:
         frames = aiter(self.frames)
@@ -117,6 +122,8 @@ class FrameStream(SseResponse):
         finally:
             if isinstance(frames, AsyncGenerator):
                 await frames.aclose()
+            if self.on_end is not None:
+                await self.on_end()
 
     def on_client_left(self, answer: anyio.CancelScope) -> None:
         answer.cancel()
