@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from datetime import datetime
 from typing import Any
@@ -26,6 +27,7 @@ from http_adapter.endpoints import Handler
 from http_adapter.operations import Operation
 from http_adapter.problems import HTTPProblem
 from http_adapter.shutdown import Shutdown
+from http_adapter.sse_response import SseResponse
 from storage.change_feed import ChangeFeed, Subscription
 from storage.changes import (
     ChangeExpiredError,
@@ -109,9 +111,10 @@ def change_handlers(
     return {route_table.LIST_CHANGES: list_changes, route_table.STREAM_CHANGES: events}
 
 
-class EventStream(Response):
+class EventStream(SseResponse):
     """A user's changes as Server-Sent Events: what was missed first, then each as it
-    commits. Ends when the token expires, the client leaves, or the server shuts down."""
+    commits. Ends when the token expires, the client leaves, or the server shuts down; the
+    keep-alive comments and the watch on the client are `SseResponse`'s."""
 
     def __init__(
         self,
@@ -124,84 +127,64 @@ class EventStream(Response):
         expires_at: int,
         shutdown: Shutdown,
     ) -> None:
-        # As StreamingResponse does: no body, so no `content-length: 0`.
-        self.status_code = 200
-        self.media_type = "text/event-stream"
-        self.background = None
-        self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        super().__init__(keepalive_s)
         self.changes = changes
         self.feed = feed
         self.subscription = subscription
         self.first = first
-        self.keepalive_s = keepalive_s
         self.expires_at = expires_at
         self.shutdown = shutdown
-        self._send: Send | None = None
-        self._last_sent = time.monotonic()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self._send = send
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            async with anyio.create_task_group() as group:
-                group.start_soon(self._end_when_client_leaves, receive, group.cancel_scope)
-                group.start_soon(self._end_on_shutdown, group.cancel_scope)
-                with anyio.move_on_after(max(0.0, self.expires_at - time.time())):
-                    await self._stream()
-                group.cancel_scope.cancel()
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await super().__call__(scope, receive, send)
         except OSError:
-            pass  # the client left (ASGI 2.4 servers say so when sending)
+            pass  # the client left (ASGI 2.4 servers may say so when sending)
         finally:
             self.feed.unsubscribe(self.subscription)
 
-    async def _stream(self) -> None:
+    def on_client_left(self, answer: anyio.CancelScope) -> None:
+        answer.cancel()
+
+    async def stream(self) -> None:
+        with anyio.move_on_after(max(0.0, self.expires_at - time.time())) as lifetime:
+            self.tasks.start_soon(self._end_on_shutdown, lifetime)
+            await self._changes_as_they_come()
+
+    async def _changes_as_they_come(self) -> None:
         wake = self.subscription.wake
         cursor = self.first.next
         # At once, so that a client (and any proxy) sees the stream open and subscribed.
-        await self._write(b": open\n\n")
+        await self.write(b": open\n\n")
         await self._send_changes(self.first.changes)
-        more, behind = self.first.more, self.first.behind
+        more = self.first.more
+        # When to read again unwoken: soon after a write still open held the read back,
+        # a while after the database was away (the feed also wakes every stream once it is
+        # back), else only when woken.
+        again_s = BEHIND_RETRY_S if self.first.behind else math.inf
         while True:
             if not more:
-                # Held back by a write still open: look again soon, woken or not.
-                wait_s = BEHIND_RETRY_S if behind else self.keepalive_s
-                with anyio.move_on_after(wait_s) as idle:
+                with anyio.move_on_after(again_s):
                     await wake.wait()
-                if time.monotonic() - self._last_sent >= self.keepalive_s:
-                    await self._write(b": keep-alive\n\n")
-                if idle.cancelled_caught and not behind:
-                    continue
             wake.clear()  # before the read: a change committed during it wakes us again
             try:
                 page = await self.changes.since(self.subscription.user_id, cursor, STREAM_PAGE)
             except ChangeExpiredError:
                 return  # fell behind the retention while open: the client must list again
             except StorageError:
-                # The database is away: the feed wakes every stream once it is back, and the
-                # keep-alive timer tries again meanwhile.
-                more = False
+                more, again_s = False, self.keepalive_s
                 continue
             await self._send_changes(page.changes)
-            cursor, more, behind = page.next, page.more, page.behind
+            cursor, more = page.next, page.more
+            again_s = BEHIND_RETRY_S if page.behind else math.inf
 
     async def _send_changes(self, changes: list[ChangeRecord]) -> None:
         if changes:
-            await self._write(b"".join(_event(change) for change in changes))
-
-    async def _end_when_client_leaves(self, receive: Receive, scope: anyio.CancelScope) -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        scope.cancel()
+            await self.write(b"".join(_event(change) for change in changes))
 
     async def _end_on_shutdown(self, scope: anyio.CancelScope) -> None:
         await self.shutdown.wait_begun()
         scope.cancel()
-
-    async def _write(self, chunk: bytes) -> None:
-        assert self._send is not None
-        await self._send({"type": "http.response.body", "body": chunk, "more_body": True})
-        self._last_sent = time.monotonic()
 
 
 def change_json(change: ChangeRecord) -> dict[str, Any]:

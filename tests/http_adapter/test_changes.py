@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 import sqlalchemy as sa
 from pydantic import ValidationError
 
+from storage.database import Database
 from tests.support.api import Api, ApiFactory, make_settings, mcp_client
 from tests.support.sse import asgi_get
 
@@ -164,6 +166,38 @@ async def test_a_stream_replays_what_was_missed_then_goes_live(api: Api) -> None
         [live] = await events.changes(1)
         assert live["task"]["title"] == "live"
         assert live["seq"] > missed["seq"]
+
+
+@pytest.mark.postgres_only
+async def test_a_write_left_open_holds_a_stream_back_then_arrives_soon_after_its_commit(
+    api: Api, database_url: str
+) -> None:
+    """A later write commits while an earlier one is open: the stream sends neither until
+    the earlier one commits, then both in order within a second, though the connection that
+    committed it sends no NOTIFY (the stream looks again by itself)."""
+    auth = api.auth(ALICE)
+    first = (await api.client.post(f"/api/{ALICE}/tasks", json={"title": "a"}, headers=auth)).json()
+    other = Database(database_url)
+    try:
+        async with asgi_get(api.app, f"/api/{ALICE}/events", auth) as response:
+            events = response.events()
+            async with other.writing() as conn:
+                await conn.execute(
+                    sa.text(
+                        "UPDATE task SET title = 'renamed', version = version + 1 WHERE id = :i"
+                    ),
+                    {"i": first["id"]},
+                )
+                await api.client.post(f"/api/{ALICE}/tasks", json={"title": "b"}, headers=auth)
+                # Long enough for the stream's read to give up waiting for it (it must
+                # still not send the later change, which would come first below).
+                await anyio.sleep(1.0)
+            renamed, later = await events.changes(2, within_s=1.0)
+    finally:
+        await other.dispose()
+    assert (renamed["op"], renamed["task"]["title"]) == ("updated", "renamed")
+    assert (later["op"], later["task"]["title"]) == ("created", "b")
+    assert later["seq"] > renamed["seq"]
 
 
 async def test_without_a_last_id_a_stream_starts_at_now(api: Api) -> None:
