@@ -83,7 +83,22 @@ class TodoChatKitServer(ChatKitServer[RequestContext]):
         self.starter = starter
 
     async def answer(self, body: bytes, user: str) -> Response:
-        """The HTTP answer to one ChatKit request of `user`."""
+        """The HTTP answer to one ChatKit request of `user`. A turn the request started that
+        has not begun to run when the answer ends (the request refused after its start, or
+        the stream stopped before the turn's frames) gives its lease back."""
+        context = RequestContext(user)
+        try:
+            answer = await self._answer(body, context)
+        except BaseException:
+            await context.abandon_turn()
+            raise
+        if isinstance(answer, FrameStream):
+            answer.on_end = context.abandon_turn
+        else:
+            await context.abandon_turn()
+        return answer
+
+    async def _answer(self, body: bytes, context: RequestContext) -> Response:
         try:
             request = REQUESTS.validate_json(body)
         except ValidationError as exc:
@@ -98,7 +113,6 @@ class TodoChatKitServer(ChatKitServer[RequestContext]):
             refusal = NO_ATTACHMENTS
         if refusal is not None:
             return _refusal(request.type, refusal)
-        context = RequestContext(user)
         if isinstance(request, ThreadsCreateReq):
             # The first turn starts before `thread.created` is sent: a turn refused (the
             # rate limit) gets ChatKit's error alone, not a phantom thread whose conversation
@@ -118,21 +132,15 @@ class TodoChatKitServer(ChatKitServer[RequestContext]):
             # user's is answered 404, before any frame is sent.
             first = await anext(frames, None)
         except NotFoundError as exc:
-            await context.abandon_turn()
             raise HTTPProblem(404, str(exc) or "Not found.") from None
         except ValueError as exc:  # the package's word for a request that does not fit
-            await context.abandon_turn()
             return _refusal(request.type, str(exc))
-        except BaseException:
-            await context.abandon_turn()
-            raise
         if first is None:
             # Only a retry of an item the thread does not hold has nothing to say: a message
             # refused before it was stored (the rate limit, a turn running), so never stored.
-            await context.abandon_turn()
             return _refusal(request.type, NOT_STORED)
         keepalive_s = self.starter.ctx.settings.chat_keepalive_s
-        return FrameStream(_chain(first, frames), keepalive_s, on_end=context.abandon_turn)
+        return FrameStream(_chain(first, frames), keepalive_s)
 
     async def process(
         self, request: str | bytes | bytearray, context: RequestContext
