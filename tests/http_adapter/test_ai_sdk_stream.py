@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ import jwt
 import pytest
 
 from tests.http_adapter.node import node_modules, workdir_with
-from tests.support.chat_ui import fake_model, sse_data
+from tests.support.chat_ui import sse_data
 from tests.support.fake_gemini import Action, FakeGemini, ModelRequest, call, text
 from tests.support.processes import SECRET, todo_api
 
@@ -56,12 +56,6 @@ class Served:
             )
         answer: dict[str, Any] = json.loads(done.stdout)
         return answer
-
-
-@pytest.fixture
-def fake_gemini() -> Iterator[FakeGemini]:
-    with fake_model() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -5,12 +5,11 @@ PostgreSQL."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from tests.support.api import Api, ApiFactory
-from tests.support.chat_ui import chat_app, chatkit, fake_model, sse_data
+from tests.support.api import Api
+from tests.support.chat_ui import chatkit, sse_data
 from tests.support.fake_gemini import FakeGemini, text
 
 pytest.importorskip("chatkit.server", reason="the chatkit extra is not installed")
@@ -19,15 +18,8 @@ ALICE = "alice"
 
 
 @pytest.fixture
-def fake_gemini() -> Iterator[FakeGemini]:
-    with fake_model() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def api(api_factory: ApiFactory, fake_gemini: FakeGemini) -> AsyncIterator[Api]:
-    async with chat_app(api_factory, fake_gemini) as running:
-        yield running
+def api(chat_api: Api) -> Api:
+    return chat_api
 
 
 def said(fake: FakeGemini, index: int) -> str:

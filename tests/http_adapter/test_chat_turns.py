@@ -3,7 +3,6 @@ refusals, the same agent, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,22 +10,15 @@ import pytest
 
 from http_adapter.chat_turns import TurnStarter
 from tests.support.api import Api, ApiFactory
-from tests.support.chat_ui import chat_app, fake_model
+from tests.support.chat_ui import chat_app
 from tests.support.fake_gemini import FakeGemini, text
 
 ALICE = "alice"
 
 
 @pytest.fixture
-def fake_gemini() -> Iterator[FakeGemini]:
-    with fake_model() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def api(api_factory: ApiFactory, fake_gemini: FakeGemini) -> AsyncIterator[Api]:
-    async with chat_app(api_factory, fake_gemini) as running:
-        yield running
+def api(chat_api: Api) -> Api:
+    return chat_api
 
 
 async def test_chat_starts_its_turn_as_the_chat_uis_do(

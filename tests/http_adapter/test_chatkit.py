@@ -8,7 +8,6 @@ import json
 import os
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import anyio
 import pytest
 
 from tests.support.api import Api, ApiFactory
-from tests.support.chat_ui import chat_app, chatkit, fake_model, post_streamed, sse_data
+from tests.support.chat_ui import chat_app, chatkit, post_streamed, sse_data
 from tests.support.fake_gemini import Action, FakeGemini, ModelRequest, call, text
 
 pytest.importorskip("chatkit.server", reason="the chatkit extra is not installed")
@@ -49,15 +48,8 @@ SCHEMA_SNAPSHOT = Path(__file__).parent / "chatkit_schema.json"
 
 
 @pytest.fixture
-def fake_gemini() -> Iterator[FakeGemini]:
-    with fake_model() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def api(api_factory: ApiFactory, fake_gemini: FakeGemini) -> AsyncIterator[Api]:
-    async with chat_app(api_factory, fake_gemini) as running:
-        yield running
+def api(chat_api: Api) -> Api:
+    return chat_api
 
 
 async def new_thread(

@@ -5,7 +5,6 @@ the wire."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from tests.support.api import Api, ApiFactory
-from tests.support.chat_ui import chat_app, fake_model
+from tests.support.chat_ui import chat_app
 from tests.support.fake_gemini import Fail, FakeGemini, call, text
 
 pytest.importorskip("chatkit.server", reason="the chatkit extra is not installed")
@@ -26,15 +25,8 @@ ALICE = "alice"
 
 
 @pytest.fixture
-def fake_gemini() -> Iterator[FakeGemini]:
-    with fake_model() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def api(api_factory: ApiFactory, fake_gemini: FakeGemini) -> AsyncIterator[Api]:
-    async with chat_app(api_factory, fake_gemini) as running:
-        yield running
+def api(chat_api: Api) -> Api:
+    return chat_api
 
 
 async def test_a_retry_after_a_failed_turn_stores_the_message_once(
